@@ -1,0 +1,47 @@
+//! The command line: parses arguments, sets up logging, runs one command and turns its result
+//! into an exit code. Each command lives in its own file as `Opts` + `run`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+mod purge;
+
+#[derive(Debug, Parser)]
+#[command(name = "mlflow-janitor", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Only warnings and errors on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Purge(purge::Opts),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if cli.quiet { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Purge(opts) => purge::run(opts),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}

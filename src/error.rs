@@ -1,0 +1,118 @@
+//! One error type for the library, each message saying what to do next, and the exit code each
+//! kind of failure maps to (pinned by tests and listed in the README).
+
+use std::process::ExitCode;
+
+/// Exit codes of the binary. 0 means done (nothing to do included).
+pub mod exit_code {
+    /// Bad arguments or bad input: nothing was touched.
+    pub const USAGE: u8 = 2;
+    /// The store cannot be used: unreachable, not MLflow's, an unknown schema. Nothing was touched.
+    pub const STORE: u8 = 3;
+    /// Some batches were committed, then the purge failed. A rerun finishes the job.
+    pub const PARTIAL: u8 = 4;
+    /// The confirmation was declined or could not be asked: nothing was touched.
+    pub const NOT_CONFIRMED: u8 = 5;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "unsupported backend store URI scheme `{scheme}`: use postgresql://, \
+         postgresql+psycopg2:// or postgresql+psycopg://, as given to `mlflow server`"
+    )]
+    UnsupportedScheme { scheme: String },
+
+    #[error("invalid backend store URI `{uri}`: {reason}")]
+    InvalidUri { uri: String, reason: String },
+
+    #[error("cannot connect to {uri}: {reason}")]
+    Connect { uri: String, reason: String },
+
+    #[error(
+        "{uri} is not an MLflow store: it has no alembic_version table. \
+         Check the database name in the URI"
+    )]
+    NotMlflow { uri: String },
+
+    #[error(
+        "{uri} has MLflow schema revision `{revision}`, which mlflow-janitor does not know \
+         (it knows: {known}). Use an mlflow-janitor release that supports your MLflow version"
+    )]
+    UnknownSchema {
+        uri: String,
+        revision: String,
+        known: String,
+    },
+
+    #[error(
+        "table `{table}` references `{parent}` through foreign key `{constraint}` (ON DELETE \
+         {on_delete}), and the delete plan does not know it: this store is newer than \
+         mlflow-janitor. Nothing was deleted; use a release that knows this table"
+    )]
+    UnknownReference {
+        table: String,
+        parent: String,
+        constraint: String,
+        on_delete: String,
+    },
+
+    #[error("{0}")]
+    InvalidScope(String),
+
+    #[error(
+        "refusing to delete without confirmation: pass --yes, or run on a terminal to be asked \
+         (use --dry-run to see what would go)"
+    )]
+    ConfirmationRequired,
+
+    #[error("not confirmed: nothing was deleted")]
+    Declined,
+
+    #[error(
+        "{changed} of a batch of {batch} {entity}s changed while being purged (restored by \
+         another client?); the batch was rolled back. Rerun to finish"
+    )]
+    ConcurrentChange {
+        entity: &'static str,
+        batch: usize,
+        changed: usize,
+    },
+
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+
+    #[error("connection pool error: {0}")]
+    Pool(String),
+
+    #[error(
+        "purge stopped after {batches} committed batches ({entities} entities purged): \
+         {source}. Nothing is half-deleted; rerun to finish"
+    )]
+    PartlyDone {
+        batches: u64,
+        entities: u64,
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Error::UnsupportedScheme { .. }
+            | Error::InvalidUri { .. }
+            | Error::InvalidScope(_)
+            | Error::ConfirmationRequired => exit_code::USAGE,
+            Error::Connect { .. }
+            | Error::NotMlflow { .. }
+            | Error::UnknownSchema { .. }
+            | Error::UnknownReference { .. }
+            | Error::Database(_)
+            | Error::Pool(_) => exit_code::STORE,
+            Error::Declined => exit_code::NOT_CONFIRMED,
+            Error::ConcurrentChange { .. } | Error::PartlyDone { .. } => exit_code::PARTIAL,
+        })
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

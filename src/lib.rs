@@ -1,0 +1,27 @@
+//! mlflow-janitor: purges what MLflow only soft-deletes from its SQL backend store.
+//!
+//! The library owns the domain: the schema mirror ([`schema`]), the delete plan ([`plan`]), its
+//! check against the store's foreign keys ([`coverage`]), what to purge ([`scope`]) and the
+//! batched purge itself ([`purge`]). The binary is a thin command-line layer over it.
+
+pub mod coverage;
+pub mod error;
+pub mod introspect;
+pub mod plan;
+pub mod purge;
+#[rustfmt::skip]
+pub mod schema;
+pub mod scope;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use store::{DbConnection, StoreUri};
+
+/// Checks that a store can be purged safely: its schema revision is known and every table that
+/// references what the plan deletes is in the plan or cleared by the database. Returns the MLflow
+/// version of the store's schema.
+pub fn preflight(conn: &mut DbConnection, uri: &StoreUri) -> Result<&'static str> {
+    let mlflow_version = store::check_schema(conn, uri)?;
+    coverage::check_store(&introspect::foreign_keys(conn)?)?;
+    Ok(mlflow_version)
+}

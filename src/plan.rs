@@ -1,0 +1,414 @@
+//! The delete plan: for each kind of entity, in order, the rows that belong to a batch of
+//! entities, children before parents. The purge runs the phases top to bottom; a batch runs its
+//! steps top to bottom in one transaction, the entity rows last.
+//!
+//! Check it against the foreign keys (`tests/` introspects a fresh store and fails when a
+//! referencing table is missing here or comes after its parent). Rows that no foreign key ties
+//! are here too: `inputs`/`input_tags`, `entity_associations`, the rollup tables.
+//!
+//! Rows that only *name* a purged entity but belong to a live one are kept: a live logged model's
+//! `source_run_id`, a model version's `run_id`, `mlflow.sourceRun` trace metadata, an issue's
+//! `source_run_id` (the database sets it to NULL), an endpoint's `experiment_id` (likewise).
+
+use diesel::prelude::*;
+
+use crate::schema::*;
+use crate::store::DbConnection;
+
+/// The kinds of entity a purge deletes, in the order their phases run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Run,
+    Trace,
+    LoggedModel,
+    Experiment,
+}
+
+impl Entity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Entity::Run => "run",
+            Entity::Trace => "trace",
+            Entity::LoggedModel => "logged model",
+            Entity::Experiment => "experiment",
+        }
+    }
+}
+
+/// One typed delete: the rows of `table` that belong to a batch of entity ids.
+pub struct Step<Id: 'static> {
+    pub table: &'static str,
+    /// Which rows, in words, for the plan listing.
+    pub rows: &'static str,
+    pub count: fn(&mut DbConnection, &[Id]) -> QueryResult<i64>,
+    pub delete: fn(&mut DbConnection, &[Id]) -> QueryResult<usize>,
+}
+
+/// The steps of one kind of entity. `entity_rows` deletes the entities themselves and only
+/// while they are still soft-deleted, so that a concurrent restore makes the batch roll back.
+pub struct Phase<Id: 'static> {
+    pub entity: Entity,
+    pub children: &'static [Step<Id>],
+    pub entity_rows: Step<Id>,
+}
+
+impl<Id> Phase<Id> {
+    pub fn steps(&self) -> impl Iterator<Item = &Step<Id>> {
+        self.children
+            .iter()
+            .chain(std::iter::once(&self.entity_rows))
+    }
+}
+
+macro_rules! step {
+    ($table:ident, $rows:literal, |$ids:ident| $filter:expr) => {
+        Step {
+            table: stringify!($table),
+            rows: $rows,
+            count: |conn, $ids| $table::table.filter($filter).count().get_result(conn),
+            delete: |conn, $ids| diesel::delete($table::table.filter($filter)).execute(conn),
+        }
+    };
+}
+
+pub(crate) const DELETED: &str = "deleted";
+
+/// Experiments still soft-deleted: every entity delete re-checks it inside its transaction.
+#[diesel::dsl::auto_type]
+pub(crate) fn deleted_experiments() -> _ {
+    let deleted: &'static str = DELETED;
+    experiments::table
+        .select(experiments::experiment_id)
+        .filter(experiments::lifecycle_stage.eq(deleted))
+}
+
+fn as_text(ids: &[i32]) -> Vec<String> {
+    ids.iter().map(i32::to_string).collect()
+}
+
+pub static RUNS: Phase<String> = Phase {
+    entity: Entity::Run,
+    children: &[
+        step!(
+            input_tags,
+            "tags of the run's dataset inputs (no foreign key)",
+            |ids| {
+                input_tags::input_uuid.eq_any(
+                    inputs::table
+                        .select(inputs::input_uuid)
+                        .filter(inputs::destination_type.eq("RUN"))
+                        .filter(inputs::destination_id.eq_any(ids)),
+                )
+            }
+        ),
+        step!(
+            inputs,
+            "dataset inputs of the run (no foreign key)",
+            |ids| {
+                inputs::destination_type
+                    .eq("RUN")
+                    .and(inputs::destination_id.eq_any(ids))
+            }
+        ),
+        step!(
+            inputs,
+            "the run's links to logged models it used or produced",
+            |ids| {
+                inputs::source_type
+                    .eq_any(["RUN_INPUT", "RUN_OUTPUT"])
+                    .and(inputs::source_id.eq_any(ids))
+            }
+        ),
+        step!(
+            entity_associations,
+            "associations of the run (no foreign key)",
+            |ids| {
+                (entity_associations::source_type
+                    .eq("run")
+                    .and(entity_associations::source_id.eq_any(ids)))
+                .or(entity_associations::destination_type
+                    .eq("run")
+                    .and(entity_associations::destination_id.eq_any(ids)))
+            }
+        ),
+        step!(
+            logged_model_metrics,
+            "model metrics logged by the run",
+            |ids| { logged_model_metrics::run_id.eq_any(ids) }
+        ),
+        step!(latest_metrics, "run_uuid", |ids| latest_metrics::run_uuid
+            .eq_any(ids)),
+        step!(metrics, "run_uuid", |ids| metrics::run_uuid.eq_any(ids)),
+        step!(params, "run_uuid", |ids| params::run_uuid.eq_any(ids)),
+        step!(tags, "run_uuid", |ids| tags::run_uuid.eq_any(ids)),
+    ],
+    entity_rows: step!(
+        runs,
+        "the runs, while soft-deleted or in a deleted experiment",
+        |ids| {
+            runs::run_uuid.eq_any(ids).and(
+                runs::lifecycle_stage.eq(DELETED).or(runs::experiment_id
+                    .assume_not_null()
+                    .eq_any(deleted_experiments())),
+            )
+        }
+    ),
+};
+
+pub static TRACES: Phase<String> = Phase {
+    entity: Entity::Trace,
+    children: &[
+        step!(span_metrics, "trace_id", |ids| span_metrics::trace_id
+            .eq_any(ids)),
+        step!(spans, "trace_id", |ids| spans::trace_id.eq_any(ids)),
+        step!(assessments, "trace_id", |ids| assessments::trace_id
+            .eq_any(ids)),
+        step!(trace_metrics, "request_id", |ids| trace_metrics::request_id
+            .eq_any(ids)),
+        step!(trace_tags, "request_id", |ids| trace_tags::request_id
+            .eq_any(ids)),
+        step!(trace_request_metadata, "request_id", |ids| {
+            trace_request_metadata::request_id.eq_any(ids)
+        }),
+        step!(
+            review_queue_items,
+            "review items of the trace (no foreign key)",
+            |ids| {
+                review_queue_items::item_type
+                    .eq("trace")
+                    .and(review_queue_items::item_id.eq_any(ids))
+            }
+        ),
+        step!(
+            entity_associations,
+            "associations of the trace (no foreign key)",
+            |ids| {
+                (entity_associations::source_type
+                    .eq("trace")
+                    .and(entity_associations::source_id.eq_any(ids)))
+                .or(entity_associations::destination_type
+                    .eq("trace")
+                    .and(entity_associations::destination_id.eq_any(ids)))
+            }
+        ),
+    ],
+    entity_rows: step!(trace_info, "the traces of deleted experiments", |ids| {
+        trace_info::request_id
+            .eq_any(ids)
+            .and(trace_info::experiment_id.eq_any(deleted_experiments()))
+    }),
+};
+
+pub static LOGGED_MODELS: Phase<String> = Phase {
+    entity: Entity::LoggedModel,
+    children: &[
+        step!(logged_model_metrics, "model_id", |ids| {
+            logged_model_metrics::model_id.eq_any(ids)
+        }),
+        step!(logged_model_params, "model_id", |ids| {
+            logged_model_params::model_id.eq_any(ids)
+        }),
+        step!(logged_model_tags, "model_id", |ids| {
+            logged_model_tags::model_id.eq_any(ids)
+        }),
+        step!(inputs, "runs' links to the model (no foreign key)", |ids| {
+            inputs::destination_type
+                .eq_any(["MODEL_INPUT", "MODEL_OUTPUT"])
+                .and(inputs::destination_id.eq_any(ids))
+        }),
+        step!(
+            entity_associations,
+            "associations of the model (no foreign key)",
+            |ids| {
+                (entity_associations::source_type
+                    .eq("model")
+                    .and(entity_associations::source_id.eq_any(ids)))
+                .or(entity_associations::destination_type
+                    .eq("model")
+                    .and(entity_associations::destination_id.eq_any(ids)))
+            }
+        ),
+    ],
+    entity_rows: step!(
+        logged_models,
+        "the models, while soft-deleted or in a deleted experiment",
+        |ids| {
+            logged_models::model_id.eq_any(ids).and(
+                logged_models::lifecycle_stage
+                    .eq(DELETED)
+                    .or(logged_models::experiment_id.eq_any(deleted_experiments())),
+            )
+        }
+    ),
+};
+
+pub static EXPERIMENTS: Phase<i32> = Phase {
+    entity: Entity::Experiment,
+    children: &[
+        step!(
+            input_tags,
+            "tags of inputs from the experiment's datasets",
+            |ids| {
+                input_tags::input_uuid.eq_any(
+                    inputs::table
+                        .select(inputs::input_uuid)
+                        .filter(inputs::source_type.eq("DATASET"))
+                        .filter(
+                            inputs::source_id.eq_any(
+                                datasets::table
+                                    .select(datasets::dataset_uuid)
+                                    .filter(datasets::experiment_id.eq_any(ids)),
+                            ),
+                        ),
+                )
+            }
+        ),
+        step!(
+            inputs,
+            "inputs from the experiment's datasets (no foreign key)",
+            |ids| {
+                inputs::source_type.eq("DATASET").and(
+                    inputs::source_id.eq_any(
+                        datasets::table
+                            .select(datasets::dataset_uuid)
+                            .filter(datasets::experiment_id.eq_any(ids)),
+                    ),
+                )
+            }
+        ),
+        step!(datasets, "experiment_id", |ids| datasets::experiment_id
+            .eq_any(ids)),
+        step!(
+            entity_associations,
+            "associations of the experiment (no foreign key)",
+            |ids| {
+                (entity_associations::source_type
+                    .eq("experiment")
+                    .and(entity_associations::source_id.eq_any(as_text(ids))))
+                .or(entity_associations::destination_type
+                    .eq("experiment")
+                    .and(entity_associations::destination_id.eq_any(as_text(ids))))
+            }
+        ),
+        step!(experiment_tags, "experiment_id", |ids| {
+            experiment_tags::experiment_id.eq_any(ids)
+        }),
+        step!(online_scoring_configs, "experiment_id", |ids| {
+            online_scoring_configs::experiment_id.eq_any(ids)
+        }),
+        step!(
+            scorer_versions,
+            "versions of the experiment's scorers",
+            |ids| {
+                scorer_versions::scorer_id.eq_any(
+                    scorers::table
+                        .select(scorers::scorer_id)
+                        .filter(scorers::experiment_id.eq_any(ids)),
+                )
+            }
+        ),
+        step!(scorers, "experiment_id", |ids| scorers::experiment_id
+            .eq_any(ids)),
+        step!(
+            review_queue_items,
+            "items of the experiment's review queues",
+            |ids| {
+                review_queue_items::queue_id.eq_any(
+                    review_queues::table
+                        .select(review_queues::queue_id)
+                        .filter(review_queues::experiment_id.eq_any(ids)),
+                )
+            }
+        ),
+        step!(
+            review_queue_users,
+            "users of the experiment's review queues",
+            |ids| {
+                review_queue_users::queue_id.eq_any(
+                    review_queues::table
+                        .select(review_queues::queue_id)
+                        .filter(review_queues::experiment_id.eq_any(ids)),
+                )
+            }
+        ),
+        step!(
+            review_queue_label_schemas,
+            "label schemas of the experiment's review queues",
+            |ids| {
+                review_queue_label_schemas::queue_id.eq_any(
+                    review_queues::table
+                        .select(review_queues::queue_id)
+                        .filter(review_queues::experiment_id.eq_any(ids)),
+                )
+            }
+        ),
+        step!(review_queues, "experiment_id", |ids| {
+            review_queues::experiment_id.eq_any(ids)
+        }),
+        step!(label_schemas, "experiment_id", |ids| {
+            label_schemas::experiment_id.eq_any(ids)
+        }),
+        step!(issues, "experiment_id", |ids| issues::experiment_id
+            .eq_any(ids)),
+        step!(
+            sql_trace_metric_daily_rollups,
+            "experiment_id (no foreign key)",
+            |ids| { sql_trace_metric_daily_rollups::experiment_id.eq_any(ids) }
+        ),
+        step!(
+            sql_span_cost_daily_rollups,
+            "experiment_id (no foreign key)",
+            |ids| { sql_span_cost_daily_rollups::experiment_id.eq_any(ids) }
+        ),
+        step!(
+            sql_assessment_daily_rollups,
+            "experiment_id (no foreign key)",
+            |ids| { sql_assessment_daily_rollups::experiment_id.eq_any(ids) }
+        ),
+        step!(
+            sql_trace_rollup_rebuild_queue,
+            "experiment_id (no foreign key)",
+            |ids| { sql_trace_rollup_rebuild_queue::experiment_id.eq_any(ids) }
+        ),
+    ],
+    entity_rows: step!(experiments, "the experiments, while soft-deleted", |ids| {
+        experiments::experiment_id
+            .eq_any(ids)
+            .and(experiments::lifecycle_stage.eq(DELETED))
+    }),
+};
+
+/// A live row that references an entity's rows without letting the database clear it: the
+/// entity cannot be purged while it exists (deleting it would delete a live entity).
+pub struct Blocker {
+    pub table: &'static str,
+    pub why: &'static str,
+    /// The soft-deleted experiments it blocks.
+    pub deleted_experiments: fn(&mut DbConnection) -> QueryResult<Vec<i32>>,
+}
+
+pub static BLOCKERS: &[Blocker] = &[Blocker {
+    table: "guardrails",
+    why: "a gateway guardrail uses one of its scorers; delete the guardrail first",
+    deleted_experiments: |conn| {
+        scorers::table
+            .select(scorers::experiment_id)
+            .distinct()
+            .filter(scorers::scorer_id.eq_any(guardrails::table.select(guardrails::scorer_id)))
+            .filter(scorers::experiment_id.eq_any(deleted_experiments()))
+            .load(conn)
+    },
+}];
+
+/// Every (entity, table) the plan deletes from, in execution order.
+pub fn tables_in_order() -> Vec<(Entity, &'static str)> {
+    fn of<Id>(phase: &Phase<Id>) -> impl Iterator<Item = (Entity, &'static str)> + '_ {
+        phase.steps().map(move |step| (phase.entity, step.table))
+    }
+    of(&RUNS)
+        .chain(of(&TRACES))
+        .chain(of(&LOGGED_MODELS))
+        .chain(of(&EXPERIMENTS))
+        .collect()
+}

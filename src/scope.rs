@@ -1,0 +1,339 @@
+//! What a purge deletes: which experiments, runs, traces and logged models, resolved and checked
+//! before anything is deleted, then read in keyset-paged batches so memory stays flat.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use diesel::dsl::not;
+use diesel::prelude::*;
+use diesel::sql_types::Bool;
+
+use crate::error::{Error, Result};
+use crate::plan::{deleted_experiments, Entity, BLOCKERS, DELETED};
+use crate::schema::{experiments, logged_models, runs, trace_info};
+use crate::store::DbConnection;
+
+/// What the user asked to purge.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeRequest {
+    /// Only entities deleted longer ago than this; `None` for all.
+    pub older_than: Option<Duration>,
+    pub experiment_ids: Vec<String>,
+    pub experiment_names: Vec<String>,
+    pub run_ids: Vec<String>,
+}
+
+impl ScopeRequest {
+    fn names_entities(&self) -> bool {
+        !(self.experiment_ids.is_empty()
+            && self.experiment_names.is_empty()
+            && self.run_ids.is_empty())
+    }
+}
+
+/// The resolved scope: either every soft-deleted entity (the default) or exactly the named ones.
+///
+/// The default takes every soft-deleted experiment (with all it holds) and every soft-deleted
+/// run of a live experiment, deleted before the cutoff. A NULL deletion time (runs and
+/// experiments deleted by MLflow versions that recorded none) counts as older than any cutoff.
+/// Experiments that a live row blocks are left out.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    all_deleted: bool,
+    /// Epoch milliseconds; `i64::MAX` without `--older-than`.
+    cutoff_ms: i64,
+    blocked: Vec<i32>,
+    /// Named experiments, with all they hold, all checked soft-deleted.
+    experiments: Vec<i32>,
+    /// Named runs, all checked soft-deleted.
+    runs: Vec<String>,
+}
+
+/// Experiments kept out of the default scope, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BlockedExperiment {
+    pub experiment_id: i32,
+    pub reason: &'static str,
+}
+
+/// The experiments in scope, as a filter on `experiments`. The scope's queries keep one static
+/// shape (no boxing) so that they run unchanged on every backend of `DbConnection`.
+macro_rules! experiment_in_scope {
+    ($scope:expr) => {
+        experiments::experiment_id
+            .eq_any(&$scope.experiments)
+            .or($scope
+                .all_deleted
+                .into_sql::<Bool>()
+                .and(experiments::lifecycle_stage.eq(DELETED))
+                .and(
+                    experiments::last_update_time
+                        .lt($scope.cutoff_ms)
+                        .or(experiments::last_update_time.is_null()),
+                )
+                .and(not(experiments::experiment_id.eq_any(&$scope.blocked))))
+    };
+}
+
+/// The experiments in scope, as a subselect of their ids.
+macro_rules! experiments_in_scope {
+    ($scope:expr) => {
+        experiments::table
+            .select(experiments::experiment_id)
+            .filter(experiment_in_scope!($scope))
+    };
+}
+
+/// The runs in scope, as a filter on `runs`.
+macro_rules! runs_in_scope {
+    ($scope:expr) => {
+        runs::experiment_id
+            .assume_not_null()
+            .eq_any(experiments_in_scope!($scope))
+            .or(runs::run_uuid.eq_any(&$scope.runs))
+            .or($scope
+                .all_deleted
+                .into_sql::<Bool>()
+                .and(runs::lifecycle_stage.eq(DELETED))
+                .and(not(runs::experiment_id
+                    .assume_not_null()
+                    .eq_any(deleted_experiments())))
+                .and(
+                    runs::deleted_time
+                        .lt($scope.cutoff_ms)
+                        .or(runs::deleted_time.is_null()),
+                ))
+    };
+}
+
+impl Scope {
+    /// Checks the request against the store: a named entity that is missing or live is an
+    /// error, before anything is deleted.
+    pub fn resolve(
+        conn: &mut DbConnection,
+        request: &ScopeRequest,
+    ) -> Result<(Scope, Vec<BlockedExperiment>)> {
+        let blocked = blocked_experiments(conn)?;
+        if !request.names_entities() {
+            let cutoff_ms = request.older_than.map_or(i64::MAX, |age| {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                now.saturating_sub(age).as_millis() as i64
+            });
+            let scope = Scope {
+                all_deleted: true,
+                cutoff_ms,
+                blocked: blocked.iter().map(|b| b.experiment_id).collect(),
+                experiments: Vec::new(),
+                runs: Vec::new(),
+            };
+            return Ok((scope, blocked));
+        }
+        let mut problems = Vec::new();
+        let mut experiment_ids = Vec::new();
+        for id in &request.experiment_ids {
+            match id.trim().parse::<i32>() {
+                Ok(id) => experiment_ids.push(id),
+                Err(_) => problems.push(format!("experiment id `{id}` is not a number")),
+            }
+        }
+        let by_id: BTreeMap<i32, (String, Option<String>)> = experiments::table
+            .select((
+                experiments::experiment_id,
+                experiments::name,
+                experiments::lifecycle_stage,
+            ))
+            .filter(experiments::experiment_id.eq_any(&experiment_ids))
+            .load::<(i32, String, Option<String>)>(conn)?
+            .into_iter()
+            .map(|(id, name, stage)| (id, (name, stage)))
+            .collect();
+        for id in &experiment_ids {
+            match by_id.get(id) {
+                None => problems.push(format!("experiment {id} does not exist")),
+                Some((name, stage)) if stage.as_deref() != Some(DELETED) => problems.push(format!(
+                    "experiment {id} (`{name}`) is not deleted: delete it in MLflow first"
+                )),
+                Some(_) => {}
+            }
+        }
+        let named: Vec<(i32, String, Option<String>)> = experiments::table
+            .select((
+                experiments::experiment_id,
+                experiments::name,
+                experiments::lifecycle_stage,
+            ))
+            .filter(experiments::name.eq_any(&request.experiment_names))
+            .load(conn)?;
+        for name in &request.experiment_names {
+            let deleted: Vec<i32> = named
+                .iter()
+                .filter(|(_, n, stage)| n == name && stage.as_deref() == Some(DELETED))
+                .map(|(id, _, _)| *id)
+                .collect();
+            match deleted.as_slice() {
+                [id] => experiment_ids.push(*id),
+                [] if named.iter().any(|(_, n, _)| n == name) => problems.push(format!(
+                    "experiment `{name}` is not deleted: delete it in MLflow first"
+                )),
+                [] => problems.push(format!("no experiment is named `{name}`")),
+                several => problems.push(format!(
+                    "several deleted experiments are named `{name}` (ids {several:?}): \
+                     name one with --experiment-ids"
+                )),
+            }
+        }
+        for b in blocked
+            .iter()
+            .filter(|b| experiment_ids.contains(&b.experiment_id))
+        {
+            problems.push(format!(
+                "experiment {} cannot be purged: {}",
+                b.experiment_id, b.reason
+            ));
+        }
+        let found_runs: BTreeMap<String, Option<String>> = runs::table
+            .select((runs::run_uuid, runs::lifecycle_stage))
+            .filter(runs::run_uuid.eq_any(&request.run_ids))
+            .load::<(String, Option<String>)>(conn)?
+            .into_iter()
+            .collect();
+        for id in &request.run_ids {
+            match found_runs.get(id) {
+                None => problems.push(format!("run {id} does not exist")),
+                Some(stage) if stage.as_deref() != Some(DELETED) => problems.push(format!(
+                    "run {id} is not deleted: delete it in MLflow first"
+                )),
+                Some(_) => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidScope(format!(
+                "{}; nothing was deleted",
+                problems.join("; ")
+            )));
+        }
+        experiment_ids.sort_unstable();
+        experiment_ids.dedup();
+        let mut runs: Vec<String> = request.run_ids.clone();
+        runs.sort_unstable();
+        runs.dedup();
+        let scope = Scope {
+            all_deleted: false,
+            cutoff_ms: i64::MAX,
+            blocked: Vec::new(),
+            experiments: experiment_ids,
+            runs,
+        };
+        Ok((scope, Vec::new()))
+    }
+
+    /// The next batch of run ids after `after` ("" for the first), in key order.
+    pub fn next_runs(
+        &self,
+        conn: &mut DbConnection,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        runs::table
+            .select(runs::run_uuid)
+            .filter(runs_in_scope!(self))
+            .filter(runs::run_uuid.gt(after))
+            .order(runs::run_uuid)
+            .limit(limit)
+            .load(conn)
+    }
+
+    pub fn next_traces(
+        &self,
+        conn: &mut DbConnection,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        trace_info::table
+            .select(trace_info::request_id)
+            .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
+            .filter(trace_info::request_id.gt(after))
+            .order(trace_info::request_id)
+            .limit(limit)
+            .load(conn)
+    }
+
+    pub fn next_logged_models(
+        &self,
+        conn: &mut DbConnection,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        logged_models::table
+            .select(logged_models::model_id)
+            .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
+            .filter(logged_models::model_id.gt(after))
+            .order(logged_models::model_id)
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// The next batch of experiment ids after `after` (`i32::MIN` for the first).
+    pub fn next_experiments(
+        &self,
+        conn: &mut DbConnection,
+        after: i32,
+        limit: i64,
+    ) -> QueryResult<Vec<i32>> {
+        experiments_in_scope!(self)
+            .filter(experiments::experiment_id.gt(after))
+            .order(experiments::experiment_id)
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// How many entities of each kind are in scope.
+    pub fn count(&self, conn: &mut DbConnection) -> QueryResult<BTreeMap<Entity, i64>> {
+        Ok(BTreeMap::from([
+            (
+                Entity::Run,
+                runs::table
+                    .filter(runs_in_scope!(self))
+                    .count()
+                    .get_result(conn)?,
+            ),
+            (
+                Entity::Trace,
+                trace_info::table
+                    .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
+                    .count()
+                    .get_result(conn)?,
+            ),
+            (
+                Entity::LoggedModel,
+                logged_models::table
+                    .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
+                    .count()
+                    .get_result(conn)?,
+            ),
+            (
+                Entity::Experiment,
+                experiments::table
+                    .filter(experiment_in_scope!(self))
+                    .count()
+                    .get_result(conn)?,
+            ),
+        ]))
+    }
+}
+
+/// Deleted experiments that a live row keeps from being purged.
+fn blocked_experiments(conn: &mut DbConnection) -> Result<Vec<BlockedExperiment>> {
+    let mut blocked = Vec::new();
+    for blocker in BLOCKERS {
+        for experiment_id in (blocker.deleted_experiments)(conn)? {
+            blocked.push(BlockedExperiment {
+                experiment_id,
+                reason: blocker.why,
+            });
+        }
+    }
+    Ok(blocked)
+}
