@@ -45,12 +45,7 @@ pub fn reaching_keys(keys: &[ForeignKey]) -> Vec<&ForeignKey> {
 pub fn plan_problems(keys: &[ForeignKey]) -> Vec<String> {
     let order = tables_in_order();
     let positions = |table: &str| -> Vec<usize> {
-        order
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, t))| *t == table)
-            .map(|(i, _)| i)
-            .collect()
+        order.iter().enumerate().filter(|(_, (_, t))| *t == table).map(|(i, _)| i).collect()
     };
     let mut problems = Vec::new();
     for fk in reaching_keys(keys) {
@@ -80,10 +75,7 @@ pub fn plan_problems(keys: &[ForeignKey]) -> Vec<String> {
 /// Refuses a store where deleting the plan's rows would hit a table the plan does not know and
 /// the database would not clear by itself (a newer MLflow).
 pub fn check_store(keys: &[ForeignKey]) -> Result<()> {
-    let known: BTreeSet<&str> = tables_in_order()
-        .into_iter()
-        .map(|(_, table)| table)
-        .collect();
+    let known: BTreeSet<&str> = tables_in_order().into_iter().map(|(_, table)| table).collect();
     for fk in reaching_keys(keys) {
         let known_table =
             known.contains(fk.table.as_str()) || BLOCKERS.iter().any(|b| b.table == fk.table);
@@ -127,11 +119,7 @@ mod tests {
         assert!(problems[0].contains("`new_parent` references `runs`"));
         assert!(problems[1].contains("`new_child` references `new_parent`"));
         let err = check_store(&keys).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("table `new_child` references `new_parent`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("table `new_child` references `new_parent`"), "{err}");
     }
 
     #[test]
@@ -146,9 +134,6 @@ mod tests {
         let keys = [fk("experiment_tags", "runs", OnDelete::NoAction)];
         let problems = plan_problems(&keys);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0].contains("must be deleted before `runs`"),
-            "{problems:?}"
-        );
+        assert!(problems[0].contains("must be deleted before `runs`"), "{problems:?}");
     }
 }

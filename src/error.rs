@@ -39,23 +39,14 @@ pub enum Error {
         "{uri} has MLflow schema revision `{revision}`, which mlflow-janitor does not know \
          (it knows: {known}). Use an mlflow-janitor release that supports your MLflow version"
     )]
-    UnknownSchema {
-        uri: String,
-        revision: String,
-        known: String,
-    },
+    UnknownSchema { uri: String, revision: String, known: String },
 
     #[error(
         "table `{table}` references `{parent}` through foreign key `{constraint}` (ON DELETE \
          {on_delete}), and the delete plan does not know it: this store is newer than \
          mlflow-janitor. Nothing was deleted; use a release that knows this table"
     )]
-    UnknownReference {
-        table: String,
-        parent: String,
-        constraint: String,
-        on_delete: String,
-    },
+    UnknownReference { table: String, parent: String, constraint: String, on_delete: String },
 
     #[error("{0}")]
     InvalidScope(String),
@@ -73,11 +64,7 @@ pub enum Error {
         "{changed} of a batch of {batch} {entity}s changed while being purged (restored by \
          another client?); the batch was rolled back. Rerun to finish"
     )]
-    ConcurrentChange {
-        entity: &'static str,
-        batch: usize,
-        changed: usize,
-    },
+    ConcurrentChange { entity: &'static str, batch: usize, changed: usize },
 
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
@@ -89,11 +76,7 @@ pub enum Error {
         "purge stopped after {batches} committed batches ({entities} entities purged): \
          {source}. Nothing is half-deleted; rerun to finish"
     )]
-    PartlyDone {
-        batches: u64,
-        entities: u64,
-        source: Box<Error>,
-    },
+    PartlyDone { batches: u64, entities: u64, source: Box<Error> },
 }
 
 impl Error {

@@ -55,9 +55,7 @@ pub struct Phase<Id: 'static> {
 
 impl<Id> Phase<Id> {
     pub fn steps(&self) -> impl Iterator<Item = &Step<Id>> {
-        self.children
-            .iter()
-            .chain(std::iter::once(&self.entity_rows))
+        self.children.iter().chain(std::iter::once(&self.entity_rows))
     }
 }
 
@@ -90,108 +88,69 @@ fn as_text(ids: &[i32]) -> Vec<String> {
 pub static RUNS: Phase<String> = Phase {
     entity: Entity::Run,
     children: &[
-        step!(
-            input_tags,
-            "tags of the run's dataset inputs (no foreign key)",
-            |ids| {
-                input_tags::input_uuid.eq_any(
-                    inputs::table
-                        .select(inputs::input_uuid)
-                        .filter(inputs::destination_type.eq("RUN"))
-                        .filter(inputs::destination_id.eq_any(ids)),
-                )
-            }
-        ),
-        step!(
-            inputs,
-            "dataset inputs of the run (no foreign key)",
-            |ids| {
-                inputs::destination_type
-                    .eq("RUN")
-                    .and(inputs::destination_id.eq_any(ids))
-            }
-        ),
-        step!(
-            inputs,
-            "the run's links to logged models it used or produced",
-            |ids| {
-                inputs::source_type
-                    .eq_any(["RUN_INPUT", "RUN_OUTPUT"])
-                    .and(inputs::source_id.eq_any(ids))
-            }
-        ),
-        step!(
-            entity_associations,
-            "associations of the run (no foreign key)",
-            |ids| {
-                (entity_associations::source_type
-                    .eq("run")
-                    .and(entity_associations::source_id.eq_any(ids)))
-                .or(entity_associations::destination_type
-                    .eq("run")
-                    .and(entity_associations::destination_id.eq_any(ids)))
-            }
-        ),
-        step!(
-            logged_model_metrics,
-            "model metrics logged by the run",
-            |ids| { logged_model_metrics::run_id.eq_any(ids) }
-        ),
-        step!(latest_metrics, "run_uuid", |ids| latest_metrics::run_uuid
-            .eq_any(ids)),
+        step!(input_tags, "tags of the run's dataset inputs (no foreign key)", |ids| {
+            input_tags::input_uuid.eq_any(
+                inputs::table
+                    .select(inputs::input_uuid)
+                    .filter(inputs::destination_type.eq("RUN"))
+                    .filter(inputs::destination_id.eq_any(ids)),
+            )
+        }),
+        step!(inputs, "dataset inputs of the run (no foreign key)", |ids| {
+            inputs::destination_type.eq("RUN").and(inputs::destination_id.eq_any(ids))
+        }),
+        step!(inputs, "the run's links to logged models it used or produced", |ids| {
+            inputs::source_type
+                .eq_any(["RUN_INPUT", "RUN_OUTPUT"])
+                .and(inputs::source_id.eq_any(ids))
+        }),
+        step!(entity_associations, "associations of the run (no foreign key)", |ids| {
+            (entity_associations::source_type
+                .eq("run")
+                .and(entity_associations::source_id.eq_any(ids)))
+            .or(entity_associations::destination_type
+                .eq("run")
+                .and(entity_associations::destination_id.eq_any(ids)))
+        }),
+        step!(logged_model_metrics, "model metrics logged by the run", |ids| {
+            logged_model_metrics::run_id.eq_any(ids)
+        }),
+        step!(latest_metrics, "run_uuid", |ids| latest_metrics::run_uuid.eq_any(ids)),
         step!(metrics, "run_uuid", |ids| metrics::run_uuid.eq_any(ids)),
         step!(params, "run_uuid", |ids| params::run_uuid.eq_any(ids)),
         step!(tags, "run_uuid", |ids| tags::run_uuid.eq_any(ids)),
     ],
-    entity_rows: step!(
-        runs,
-        "the runs, while soft-deleted or in a deleted experiment",
-        |ids| {
-            runs::run_uuid.eq_any(ids).and(
-                runs::lifecycle_stage.eq(DELETED).or(runs::experiment_id
-                    .assume_not_null()
-                    .eq_any(deleted_experiments())),
-            )
-        }
-    ),
+    entity_rows: step!(runs, "the runs, while soft-deleted or in a deleted experiment", |ids| {
+        runs::run_uuid.eq_any(ids).and(
+            runs::lifecycle_stage
+                .eq(DELETED)
+                .or(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())),
+        )
+    }),
 };
 
 pub static TRACES: Phase<String> = Phase {
     entity: Entity::Trace,
     children: &[
-        step!(span_metrics, "trace_id", |ids| span_metrics::trace_id
-            .eq_any(ids)),
+        step!(span_metrics, "trace_id", |ids| span_metrics::trace_id.eq_any(ids)),
         step!(spans, "trace_id", |ids| spans::trace_id.eq_any(ids)),
-        step!(assessments, "trace_id", |ids| assessments::trace_id
-            .eq_any(ids)),
-        step!(trace_metrics, "request_id", |ids| trace_metrics::request_id
-            .eq_any(ids)),
-        step!(trace_tags, "request_id", |ids| trace_tags::request_id
-            .eq_any(ids)),
+        step!(assessments, "trace_id", |ids| assessments::trace_id.eq_any(ids)),
+        step!(trace_metrics, "request_id", |ids| trace_metrics::request_id.eq_any(ids)),
+        step!(trace_tags, "request_id", |ids| trace_tags::request_id.eq_any(ids)),
         step!(trace_request_metadata, "request_id", |ids| {
             trace_request_metadata::request_id.eq_any(ids)
         }),
-        step!(
-            review_queue_items,
-            "review items of the trace (no foreign key)",
-            |ids| {
-                review_queue_items::item_type
-                    .eq("trace")
-                    .and(review_queue_items::item_id.eq_any(ids))
-            }
-        ),
-        step!(
-            entity_associations,
-            "associations of the trace (no foreign key)",
-            |ids| {
-                (entity_associations::source_type
-                    .eq("trace")
-                    .and(entity_associations::source_id.eq_any(ids)))
-                .or(entity_associations::destination_type
-                    .eq("trace")
-                    .and(entity_associations::destination_id.eq_any(ids)))
-            }
-        ),
+        step!(review_queue_items, "review items of the trace (no foreign key)", |ids| {
+            review_queue_items::item_type.eq("trace").and(review_queue_items::item_id.eq_any(ids))
+        }),
+        step!(entity_associations, "associations of the trace (no foreign key)", |ids| {
+            (entity_associations::source_type
+                .eq("trace")
+                .and(entity_associations::source_id.eq_any(ids)))
+            .or(entity_associations::destination_type
+                .eq("trace")
+                .and(entity_associations::destination_id.eq_any(ids)))
+        }),
     ],
     entity_rows: step!(trace_info, "the traces of deleted experiments", |ids| {
         trace_info::request_id
@@ -206,29 +165,21 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
         step!(logged_model_metrics, "model_id", |ids| {
             logged_model_metrics::model_id.eq_any(ids)
         }),
-        step!(logged_model_params, "model_id", |ids| {
-            logged_model_params::model_id.eq_any(ids)
-        }),
-        step!(logged_model_tags, "model_id", |ids| {
-            logged_model_tags::model_id.eq_any(ids)
-        }),
+        step!(logged_model_params, "model_id", |ids| logged_model_params::model_id.eq_any(ids)),
+        step!(logged_model_tags, "model_id", |ids| logged_model_tags::model_id.eq_any(ids)),
         step!(inputs, "runs' links to the model (no foreign key)", |ids| {
             inputs::destination_type
                 .eq_any(["MODEL_INPUT", "MODEL_OUTPUT"])
                 .and(inputs::destination_id.eq_any(ids))
         }),
-        step!(
-            entity_associations,
-            "associations of the model (no foreign key)",
-            |ids| {
-                (entity_associations::source_type
-                    .eq("model")
-                    .and(entity_associations::source_id.eq_any(ids)))
-                .or(entity_associations::destination_type
-                    .eq("model")
-                    .and(entity_associations::destination_id.eq_any(ids)))
-            }
-        ),
+        step!(entity_associations, "associations of the model (no foreign key)", |ids| {
+            (entity_associations::source_type
+                .eq("model")
+                .and(entity_associations::source_id.eq_any(ids)))
+            .or(entity_associations::destination_type
+                .eq("model")
+                .and(entity_associations::destination_id.eq_any(ids)))
+        }),
     ],
     entity_rows: step!(
         logged_models,
@@ -246,92 +197,66 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
 pub static EXPERIMENTS: Phase<i32> = Phase {
     entity: Entity::Experiment,
     children: &[
-        step!(
-            input_tags,
-            "tags of inputs from the experiment's datasets",
-            |ids| {
-                input_tags::input_uuid.eq_any(
-                    inputs::table
-                        .select(inputs::input_uuid)
-                        .filter(inputs::source_type.eq("DATASET"))
-                        .filter(
-                            inputs::source_id.eq_any(
-                                datasets::table
-                                    .select(datasets::dataset_uuid)
-                                    .filter(datasets::experiment_id.eq_any(ids)),
-                            ),
+        step!(input_tags, "tags of inputs from the experiment's datasets", |ids| {
+            input_tags::input_uuid.eq_any(
+                inputs::table
+                    .select(inputs::input_uuid)
+                    .filter(inputs::source_type.eq("DATASET"))
+                    .filter(
+                        inputs::source_id.eq_any(
+                            datasets::table
+                                .select(datasets::dataset_uuid)
+                                .filter(datasets::experiment_id.eq_any(ids)),
                         ),
-                )
-            }
-        ),
-        step!(
-            inputs,
-            "inputs from the experiment's datasets (no foreign key)",
-            |ids| {
-                inputs::source_type.eq("DATASET").and(
-                    inputs::source_id.eq_any(
-                        datasets::table
-                            .select(datasets::dataset_uuid)
-                            .filter(datasets::experiment_id.eq_any(ids)),
                     ),
-                )
-            }
-        ),
-        step!(datasets, "experiment_id", |ids| datasets::experiment_id
-            .eq_any(ids)),
-        step!(
-            entity_associations,
-            "associations of the experiment (no foreign key)",
-            |ids| {
-                (entity_associations::source_type
-                    .eq("experiment")
-                    .and(entity_associations::source_id.eq_any(as_text(ids))))
-                .or(entity_associations::destination_type
-                    .eq("experiment")
-                    .and(entity_associations::destination_id.eq_any(as_text(ids))))
-            }
-        ),
+            )
+        }),
+        step!(inputs, "inputs from the experiment's datasets (no foreign key)", |ids| {
+            inputs::source_type.eq("DATASET").and(
+                inputs::source_id.eq_any(
+                    datasets::table
+                        .select(datasets::dataset_uuid)
+                        .filter(datasets::experiment_id.eq_any(ids)),
+                ),
+            )
+        }),
+        step!(datasets, "experiment_id", |ids| datasets::experiment_id.eq_any(ids)),
+        step!(entity_associations, "associations of the experiment (no foreign key)", |ids| {
+            (entity_associations::source_type
+                .eq("experiment")
+                .and(entity_associations::source_id.eq_any(as_text(ids))))
+            .or(entity_associations::destination_type
+                .eq("experiment")
+                .and(entity_associations::destination_id.eq_any(as_text(ids))))
+        }),
         step!(experiment_tags, "experiment_id", |ids| {
             experiment_tags::experiment_id.eq_any(ids)
         }),
         step!(online_scoring_configs, "experiment_id", |ids| {
             online_scoring_configs::experiment_id.eq_any(ids)
         }),
-        step!(
-            scorer_versions,
-            "versions of the experiment's scorers",
-            |ids| {
-                scorer_versions::scorer_id.eq_any(
-                    scorers::table
-                        .select(scorers::scorer_id)
-                        .filter(scorers::experiment_id.eq_any(ids)),
-                )
-            }
-        ),
-        step!(scorers, "experiment_id", |ids| scorers::experiment_id
-            .eq_any(ids)),
-        step!(
-            review_queue_items,
-            "items of the experiment's review queues",
-            |ids| {
-                review_queue_items::queue_id.eq_any(
-                    review_queues::table
-                        .select(review_queues::queue_id)
-                        .filter(review_queues::experiment_id.eq_any(ids)),
-                )
-            }
-        ),
-        step!(
-            review_queue_users,
-            "users of the experiment's review queues",
-            |ids| {
-                review_queue_users::queue_id.eq_any(
-                    review_queues::table
-                        .select(review_queues::queue_id)
-                        .filter(review_queues::experiment_id.eq_any(ids)),
-                )
-            }
-        ),
+        step!(scorer_versions, "versions of the experiment's scorers", |ids| {
+            scorer_versions::scorer_id.eq_any(
+                scorers::table
+                    .select(scorers::scorer_id)
+                    .filter(scorers::experiment_id.eq_any(ids)),
+            )
+        }),
+        step!(scorers, "experiment_id", |ids| scorers::experiment_id.eq_any(ids)),
+        step!(review_queue_items, "items of the experiment's review queues", |ids| {
+            review_queue_items::queue_id.eq_any(
+                review_queues::table
+                    .select(review_queues::queue_id)
+                    .filter(review_queues::experiment_id.eq_any(ids)),
+            )
+        }),
+        step!(review_queue_users, "users of the experiment's review queues", |ids| {
+            review_queue_users::queue_id.eq_any(
+                review_queues::table
+                    .select(review_queues::queue_id)
+                    .filter(review_queues::experiment_id.eq_any(ids)),
+            )
+        }),
         step!(
             review_queue_label_schemas,
             "label schemas of the experiment's review queues",
@@ -343,39 +268,24 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
                 )
             }
         ),
-        step!(review_queues, "experiment_id", |ids| {
-            review_queues::experiment_id.eq_any(ids)
+        step!(review_queues, "experiment_id", |ids| review_queues::experiment_id.eq_any(ids)),
+        step!(label_schemas, "experiment_id", |ids| label_schemas::experiment_id.eq_any(ids)),
+        step!(issues, "experiment_id", |ids| issues::experiment_id.eq_any(ids)),
+        step!(sql_trace_metric_daily_rollups, "experiment_id (no foreign key)", |ids| {
+            sql_trace_metric_daily_rollups::experiment_id.eq_any(ids)
         }),
-        step!(label_schemas, "experiment_id", |ids| {
-            label_schemas::experiment_id.eq_any(ids)
+        step!(sql_span_cost_daily_rollups, "experiment_id (no foreign key)", |ids| {
+            sql_span_cost_daily_rollups::experiment_id.eq_any(ids)
         }),
-        step!(issues, "experiment_id", |ids| issues::experiment_id
-            .eq_any(ids)),
-        step!(
-            sql_trace_metric_daily_rollups,
-            "experiment_id (no foreign key)",
-            |ids| { sql_trace_metric_daily_rollups::experiment_id.eq_any(ids) }
-        ),
-        step!(
-            sql_span_cost_daily_rollups,
-            "experiment_id (no foreign key)",
-            |ids| { sql_span_cost_daily_rollups::experiment_id.eq_any(ids) }
-        ),
-        step!(
-            sql_assessment_daily_rollups,
-            "experiment_id (no foreign key)",
-            |ids| { sql_assessment_daily_rollups::experiment_id.eq_any(ids) }
-        ),
-        step!(
-            sql_trace_rollup_rebuild_queue,
-            "experiment_id (no foreign key)",
-            |ids| { sql_trace_rollup_rebuild_queue::experiment_id.eq_any(ids) }
-        ),
+        step!(sql_assessment_daily_rollups, "experiment_id (no foreign key)", |ids| {
+            sql_assessment_daily_rollups::experiment_id.eq_any(ids)
+        }),
+        step!(sql_trace_rollup_rebuild_queue, "experiment_id (no foreign key)", |ids| {
+            sql_trace_rollup_rebuild_queue::experiment_id.eq_any(ids)
+        }),
     ],
     entity_rows: step!(experiments, "the experiments, while soft-deleted", |ids| {
-        experiments::experiment_id
-            .eq_any(ids)
-            .and(experiments::lifecycle_stage.eq(DELETED))
+        experiments::experiment_id.eq_any(ids).and(experiments::lifecycle_stage.eq(DELETED))
     }),
 };
 
@@ -406,9 +316,5 @@ pub fn tables_in_order() -> Vec<(Entity, &'static str)> {
     fn of<Id>(phase: &Phase<Id>) -> impl Iterator<Item = (Entity, &'static str)> + '_ {
         phase.steps().map(move |step| (phase.entity, step.table))
     }
-    of(&RUNS)
-        .chain(of(&TRACES))
-        .chain(of(&LOGGED_MODELS))
-        .chain(of(&EXPERIMENTS))
-        .collect()
+    of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS)).collect()
 }

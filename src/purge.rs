@@ -55,12 +55,7 @@ pub struct Report {
 impl Report {
     pub fn new(store: String, mlflow_version: &'static str, mode: Mode) -> Self {
         let steps = all_steps()
-            .map(|(entity, table, rows_of)| StepRows {
-                entity,
-                table,
-                rows_of,
-                rows: 0,
-            })
+            .map(|(entity, table, rows_of)| StepRows { entity, table, rows_of, rows: 0 })
             .collect();
         Report {
             store,
@@ -90,14 +85,9 @@ fn all_steps() -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
     fn of<Id>(
         phase: &'static Phase<Id>,
     ) -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
-        phase
-            .steps()
-            .map(|step| (phase.entity, step.table, step.rows))
+        phase.steps().map(|step| (phase.entity, step.table, step.rows))
     }
-    of(&RUNS)
-        .chain(of(&TRACES))
-        .chain(of(&LOGGED_MODELS))
-        .chain(of(&EXPERIMENTS))
+    of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS))
 }
 
 /// Purges (or counts) everything in `scope`, adding to `report` as batches commit.
@@ -111,21 +101,11 @@ pub fn run(
 ) -> Result<()> {
     let started = Instant::now();
     let limit = batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
-    let mut runner = PhaseRunner {
-        conn,
-        mode,
-        limit,
-        report,
-        first_step: 0,
-    };
+    let mut runner = PhaseRunner { conn, mode, limit, report, first_step: 0 };
     let result = runner
-        .run(&RUNS, String::new(), |c, after, n| {
-            scope.next_runs(c, after, n)
-        })
+        .run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))
         .and_then(|()| {
-            runner.run(&TRACES, String::new(), |c, after, n| {
-                scope.next_traces(c, after, n)
-            })
+            runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))
         })
         .and_then(|()| {
             runner.run(&LOGGED_MODELS, String::new(), |c, after, n| {
@@ -133,9 +113,7 @@ pub fn run(
             })
         })
         .and_then(|()| {
-            runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| {
-                scope.next_experiments(c, *after, n)
-            })
+            runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))
         });
     report.duration_ms = started.elapsed().as_millis() as u64;
     result.map_err(|source| Error::PartlyDone {

@@ -60,27 +60,23 @@ pub struct BlockedExperiment {
 /// shape (no boxing) so that they run unchanged on every backend of `DbConnection`.
 macro_rules! experiment_in_scope {
     ($scope:expr) => {
-        experiments::experiment_id
-            .eq_any(&$scope.experiments)
-            .or($scope
-                .all_deleted
-                .into_sql::<Bool>()
-                .and(experiments::lifecycle_stage.eq(DELETED))
-                .and(
-                    experiments::last_update_time
-                        .lt($scope.cutoff_ms)
-                        .or(experiments::last_update_time.is_null()),
-                )
-                .and(not(experiments::experiment_id.eq_any(&$scope.blocked))))
+        experiments::experiment_id.eq_any(&$scope.experiments).or($scope
+            .all_deleted
+            .into_sql::<Bool>()
+            .and(experiments::lifecycle_stage.eq(DELETED))
+            .and(
+                experiments::last_update_time
+                    .lt($scope.cutoff_ms)
+                    .or(experiments::last_update_time.is_null()),
+            )
+            .and(not(experiments::experiment_id.eq_any(&$scope.blocked))))
     };
 }
 
 /// The experiments in scope, as a subselect of their ids.
 macro_rules! experiments_in_scope {
     ($scope:expr) => {
-        experiments::table
-            .select(experiments::experiment_id)
-            .filter(experiment_in_scope!($scope))
+        experiments::table.select(experiments::experiment_id).filter(experiment_in_scope!($scope))
     };
 }
 
@@ -95,14 +91,8 @@ macro_rules! runs_in_scope {
                 .all_deleted
                 .into_sql::<Bool>()
                 .and(runs::lifecycle_stage.eq(DELETED))
-                .and(not(runs::experiment_id
-                    .assume_not_null()
-                    .eq_any(deleted_experiments())))
-                .and(
-                    runs::deleted_time
-                        .lt($scope.cutoff_ms)
-                        .or(runs::deleted_time.is_null()),
-                ))
+                .and(not(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())))
+                .and(runs::deleted_time.lt($scope.cutoff_ms).or(runs::deleted_time.is_null())))
     };
 }
 
@@ -116,9 +106,7 @@ impl Scope {
         let blocked = blocked_experiments(conn)?;
         if !request.names_entities() {
             let cutoff_ms = request.older_than.map_or(i64::MAX, |age| {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default();
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 now.saturating_sub(age).as_millis() as i64
             });
             let scope = Scope {
@@ -139,11 +127,7 @@ impl Scope {
             }
         }
         let by_id: BTreeMap<i32, (String, Option<String>)> = experiments::table
-            .select((
-                experiments::experiment_id,
-                experiments::name,
-                experiments::lifecycle_stage,
-            ))
+            .select((experiments::experiment_id, experiments::name, experiments::lifecycle_stage))
             .filter(experiments::experiment_id.eq_any(&experiment_ids))
             .load::<(i32, String, Option<String>)>(conn)?
             .into_iter()
@@ -159,11 +143,7 @@ impl Scope {
             }
         }
         let named: Vec<(i32, String, Option<String>)> = experiments::table
-            .select((
-                experiments::experiment_id,
-                experiments::name,
-                experiments::lifecycle_stage,
-            ))
+            .select((experiments::experiment_id, experiments::name, experiments::lifecycle_stage))
             .filter(experiments::name.eq_any(&request.experiment_names))
             .load(conn)?;
         for name in &request.experiment_names {
@@ -174,9 +154,8 @@ impl Scope {
                 .collect();
             match deleted.as_slice() {
                 [id] => experiment_ids.push(*id),
-                [] if named.iter().any(|(_, n, _)| n == name) => problems.push(format!(
-                    "experiment `{name}` is not deleted: delete it in MLflow first"
-                )),
+                [] if named.iter().any(|(_, n, _)| n == name) => problems
+                    .push(format!("experiment `{name}` is not deleted: delete it in MLflow first")),
                 [] => problems.push(format!("no experiment is named `{name}`")),
                 several => problems.push(format!(
                     "several deleted experiments are named `{name}` (ids {several:?}): \
@@ -184,14 +163,8 @@ impl Scope {
                 )),
             }
         }
-        for b in blocked
-            .iter()
-            .filter(|b| experiment_ids.contains(&b.experiment_id))
-        {
-            problems.push(format!(
-                "experiment {} cannot be purged: {}",
-                b.experiment_id, b.reason
-            ));
+        for b in blocked.iter().filter(|b| experiment_ids.contains(&b.experiment_id)) {
+            problems.push(format!("experiment {} cannot be purged: {}", b.experiment_id, b.reason));
         }
         let found_runs: BTreeMap<String, Option<String>> = runs::table
             .select((runs::run_uuid, runs::lifecycle_stage))
@@ -202,9 +175,9 @@ impl Scope {
         for id in &request.run_ids {
             match found_runs.get(id) {
                 None => problems.push(format!("run {id} does not exist")),
-                Some(stage) if stage.as_deref() != Some(DELETED) => problems.push(format!(
-                    "run {id} is not deleted: delete it in MLflow first"
-                )),
+                Some(stage) if stage.as_deref() != Some(DELETED) => {
+                    problems.push(format!("run {id} is not deleted: delete it in MLflow first"))
+                }
                 Some(_) => {}
             }
         }
@@ -292,13 +265,7 @@ impl Scope {
     /// How many entities of each kind are in scope.
     pub fn count(&self, conn: &mut DbConnection) -> QueryResult<BTreeMap<Entity, i64>> {
         Ok(BTreeMap::from([
-            (
-                Entity::Run,
-                runs::table
-                    .filter(runs_in_scope!(self))
-                    .count()
-                    .get_result(conn)?,
-            ),
+            (Entity::Run, runs::table.filter(runs_in_scope!(self)).count().get_result(conn)?),
             (
                 Entity::Trace,
                 trace_info::table
@@ -315,10 +282,7 @@ impl Scope {
             ),
             (
                 Entity::Experiment,
-                experiments::table
-                    .filter(experiment_in_scope!(self))
-                    .count()
-                    .get_result(conn)?,
+                experiments::table.filter(experiment_in_scope!(self)).count().get_result(conn)?,
             ),
         ]))
     }
@@ -329,10 +293,7 @@ fn blocked_experiments(conn: &mut DbConnection) -> Result<Vec<BlockedExperiment>
     let mut blocked = Vec::new();
     for blocker in BLOCKERS {
         for experiment_id in (blocker.deleted_experiments)(conn)? {
-            blocked.push(BlockedExperiment {
-                experiment_id,
-                reason: blocker.why,
-            });
+            blocked.push(BlockedExperiment { experiment_id, reason: blocker.why });
         }
     }
     Ok(blocked)

@@ -38,33 +38,23 @@ pub struct StoreUri {
 
 impl StoreUri {
     pub fn parse(uri: &str) -> Result<Self> {
-        let invalid = |reason: String| Error::InvalidUri {
-            uri: redact(uri),
-            reason,
-        };
+        let invalid = |reason: String| Error::InvalidUri { uri: redact(uri), reason };
         let given = Url::parse(uri).map_err(|e| invalid(e.to_string()))?;
         let (dialect, _driver) = match given.scheme().split_once('+') {
             Some((dialect, driver)) => (dialect, Some(driver)),
             None => (given.scheme(), None),
         };
         if dialect != "postgresql" {
-            return Err(Error::UnsupportedScheme {
-                scheme: given.scheme().to_owned(),
-            });
+            return Err(Error::UnsupportedScheme { scheme: given.scheme().to_owned() });
         }
         if given.path().trim_start_matches('/').is_empty() {
-            return Err(invalid(
-                "it names no database (postgresql://HOST/DATABASE)".into(),
-            ));
+            return Err(invalid("it names no database (postgresql://HOST/DATABASE)".into()));
         }
         let mut connection_url = given.clone();
         connection_url
             .set_scheme("postgresql")
             .map_err(|()| invalid("cannot rewrite the scheme".into()))?;
-        Ok(StoreUri {
-            given,
-            connection_url: connection_url.into(),
-        })
+        Ok(StoreUri { given, connection_url: connection_url.into() })
     }
 
     /// The database name, as the path of the URI gives it.
@@ -74,11 +64,7 @@ impl StoreUri {
 
     /// True for a host on this machine: loopback or a Unix socket (no host, or a path as host).
     pub fn is_local(&self) -> bool {
-        let host_param = self
-            .given
-            .query_pairs()
-            .find(|(k, _)| k == "host")
-            .map(|(_, v)| v);
+        let host_param = self.given.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v);
         if let Some(host) = host_param {
             return host.starts_with('/') || is_loopback(&host);
         }
@@ -101,10 +87,7 @@ impl StoreUri {
         given.set_path(&format!("/{database}"));
         let mut connection_url = Url::parse(&self.connection_url).expect("was a valid URL");
         connection_url.set_path(&format!("/{database}"));
-        StoreUri {
-            given,
-            connection_url: connection_url.into(),
-        }
+        StoreUri { given, connection_url: connection_url.into() }
     }
 
     /// Opens a pool of connections, and checks one out so that a bad host, password or
@@ -126,15 +109,11 @@ impl StoreUri {
     pub fn establish(&self) -> Result<DbConnection> {
         // MultiConnection::establish hides which backend failed and why: connect to the backend
         // named by the scheme directly, so the message is the server's own.
-        let conn =
-            diesel::PgConnection::establish(&self.connection_url).map_err(|e| Error::Connect {
-                uri: self.to_string(),
-                reason: one_line(&e.to_string()),
-            })?;
+        let conn = diesel::PgConnection::establish(&self.connection_url).map_err(|e| {
+            Error::Connect { uri: self.to_string(), reason: one_line(&e.to_string()) }
+        })?;
         let mut conn = DbConnection::Postgresql(conn);
-        SessionSettings
-            .on_acquire(&mut conn)
-            .map_err(|e| Error::Pool(e.to_string()))?;
+        SessionSettings.on_acquire(&mut conn).map_err(|e| Error::Pool(e.to_string()))?;
         Ok(conn)
     }
 }
@@ -161,10 +140,7 @@ fn one_line(message: &str) -> String {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Hides the password of a URI that may not even parse, for error messages.
@@ -211,16 +187,12 @@ struct Revision {
 /// Returns the MLflow version that revision belongs to.
 pub fn check_schema(conn: &mut DbConnection, uri: &StoreUri) -> Result<&'static str> {
     if !crate::introspect::table_exists(conn, "alembic_version")? {
-        return Err(Error::NotMlflow {
-            uri: uri.to_string(),
-        });
+        return Err(Error::NotMlflow { uri: uri.to_string() });
     }
     let revision: Revision = diesel::sql_query("SELECT version_num FROM alembic_version")
         .get_result(conn)
         .map_err(|e| match e {
-            diesel::result::Error::NotFound => Error::NotMlflow {
-                uri: uri.to_string(),
-            },
+            diesel::result::Error::NotFound => Error::NotMlflow { uri: uri.to_string() },
             e => e.into(),
         })?;
     KNOWN_REVISIONS
@@ -261,10 +233,7 @@ mod tests {
     #[test]
     fn hides_the_password() {
         let uri = StoreUri::parse("postgresql+psycopg2://me:secret@localhost/mlflow").unwrap();
-        assert_eq!(
-            uri.to_string(),
-            "postgresql+psycopg2://me:***@localhost/mlflow"
-        );
+        assert_eq!(uri.to_string(), "postgresql+psycopg2://me:***@localhost/mlflow");
         let err = StoreUri::parse("mysql://me:secret@localhost/mlflow").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(err.to_string().contains("postgresql+psycopg2://"), "{err}");
@@ -288,10 +257,7 @@ mod tests {
         for uri in local {
             assert!(StoreUri::parse(uri).unwrap().is_local(), "{uri}");
         }
-        for uri in [
-            "postgresql://10.0.0.5/m",
-            "postgresql:///m?host=db.internal",
-        ] {
+        for uri in ["postgresql://10.0.0.5/m", "postgresql:///m?host=db.internal"] {
             assert!(!StoreUri::parse(uri).unwrap().is_local(), "{uri}");
         }
     }

@@ -84,19 +84,11 @@ pub fn run(opts: Opts) -> Result<()> {
         run_ids: opts.run_ids,
     };
     let (scope, blocked) = Scope::resolve(&mut conn, &request)?;
-    let mode = if opts.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Delete
-    };
+    let mode = if opts.dry_run { Mode::DryRun } else { Mode::Delete };
     let mut report = Report::new(uri.to_string(), mlflow_version, mode);
     report.blocked = blocked;
     for b in &report.blocked {
-        tracing::warn!(
-            experiment.id = b.experiment_id,
-            reason = b.reason,
-            "experiment kept"
-        );
+        tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
     if mode == Mode::Delete && !opts.yes {
         confirm(&uri, &scope, &mut conn)?;
@@ -112,10 +104,8 @@ fn confirm(uri: &StoreUri, scope: &Scope, conn: &mut mlflow_janitor::DbConnectio
         return Err(Error::ConfirmationRequired);
     }
     let counts = scope.count(conn)?;
-    let what: Vec<String> = counts
-        .iter()
-        .map(|(entity, n)| format!("{n} {}(s)", entity.name()))
-        .collect();
+    let what: Vec<String> =
+        counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
     eprint!("Permanently delete {} from {uri}? [y/N] ", what.join(", "));
     std::io::stderr().flush().ok();
     let mut answer = String::new();
@@ -145,33 +135,19 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
                     );
                 }
             }
-            let entities: Vec<String> = report
-                .entities
-                .iter()
-                .map(|(e, n)| format!("{n} {}(s)", e.name()))
-                .collect();
+            let entities: Vec<String> =
+                report.entities.iter().map(|(e, n)| format!("{n} {}(s)", e.name())).collect();
             eprintln!(
                 "{} {} and {} rows in {} batches, {} ms{}",
-                if report.dry_run {
-                    "would purge"
-                } else {
-                    "purged"
-                },
-                if entities.is_empty() {
-                    "nothing".to_owned()
-                } else {
-                    entities.join(", ")
-                },
+                if report.dry_run { "would purge" } else { "purged" },
+                if entities.is_empty() { "nothing".to_owned() } else { entities.join(", ") },
                 report.total_rows(),
                 report.batches,
                 report.duration_ms,
                 if report.blocked.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        "; {} deleted experiment(s) kept (see warnings)",
-                        report.blocked.len()
-                    )
+                    format!("; {} deleted experiment(s) kept (see warnings)", report.blocked.len())
                 }
             );
         }
