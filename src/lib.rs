@@ -13,6 +13,7 @@ pub mod purge;
 pub mod schema;
 pub mod scope;
 pub mod store;
+pub mod test_store;
 
 pub use error::{Error, Result};
 pub use store::{DbConnection, StoreUri};

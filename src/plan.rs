@@ -41,7 +41,6 @@ pub struct Step<Id: 'static> {
     pub table: &'static str,
     /// Which rows, in words, for the plan listing.
     pub rows: &'static str,
-    pub count: fn(&mut DbConnection, &[Id]) -> QueryResult<i64>,
     pub delete: fn(&mut DbConnection, &[Id]) -> QueryResult<usize>,
 }
 
@@ -64,7 +63,6 @@ macro_rules! step {
         Step {
             table: stringify!($table),
             rows: $rows,
-            count: |conn, $ids| $table::table.filter($filter).count().get_result(conn),
             delete: |conn, $ids| diesel::delete($table::table.filter($filter)).execute(conn),
         }
     };

@@ -90,8 +90,11 @@ fn all_steps() -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
     of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS))
 }
 
-/// Purges (or counts) everything in `scope`, adding to `report` as batches commit.
-/// An error after the first committed batch comes back as [`Error::PartlyDone`].
+/// Purges everything in `scope`, adding to `report` as batches commit. An error after the
+/// purge started comes back as [`Error::PartlyDone`]: the batches before it stay committed.
+///
+/// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
+/// even where steps of different phases match the same rows.
 pub fn run(
     conn: &mut DbConnection,
     scope: &Scope,
@@ -101,31 +104,44 @@ pub fn run(
 ) -> Result<()> {
     let started = Instant::now();
     let limit = batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
-    let mut runner = PhaseRunner { conn, mode, limit, report, first_step: 0 };
-    let result = runner
-        .run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))
-        .and_then(|()| {
-            runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))
-        })
-        .and_then(|()| {
-            runner.run(&LOGGED_MODELS, String::new(), |c, after, n| {
-                scope.next_logged_models(c, after, n)
+    let result = match mode {
+        Mode::Delete => {
+            run_phases(conn, scope, limit, report).map_err(|source| Error::PartlyDone {
+                batches: report.batches,
+                entities: report.entities.values().sum(),
+                source: Box::new(source),
             })
-        })
-        .and_then(|()| {
-            runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))
-        });
+        }
+        Mode::DryRun => conn
+            .transaction(|conn| {
+                run_phases(conn, scope, limit, report)?;
+                Err(Error::Database(diesel::result::Error::RollbackTransaction))
+            })
+            .or_else(|err| match err {
+                Error::Database(diesel::result::Error::RollbackTransaction) => Ok(()),
+                err => Err(err),
+            }),
+    };
     report.duration_ms = started.elapsed().as_millis() as u64;
-    result.map_err(|source| Error::PartlyDone {
-        batches: report.batches,
-        entities: report.entities.values().sum(),
-        source: Box::new(source),
-    })
+    result
+}
+
+fn run_phases(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    limit: i64,
+    report: &mut Report,
+) -> Result<()> {
+    let mut runner = PhaseRunner { conn, limit, report, first_step: 0 };
+    runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
+    runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
+    runner
+        .run(&LOGGED_MODELS, String::new(), |c, after, n| scope.next_logged_models(c, after, n))?;
+    runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))
 }
 
 struct PhaseRunner<'a> {
     conn: &'a mut DbConnection,
-    mode: Mode,
     limit: i64,
     report: &'a mut Report,
     /// Index in the report's steps of the current phase's first step.
@@ -142,21 +158,11 @@ impl PhaseRunner<'_> {
     ) -> Result<()> {
         loop {
             let started = Instant::now();
-            let (ids, rows) = match self.mode {
-                Mode::DryRun => {
-                    let ids = next_batch(self.conn, &after, self.limit)?;
-                    let rows = phase
-                        .steps()
-                        .map(|step| (step.count)(self.conn, &ids).map(|n| n as u64))
-                        .collect::<QueryResult<Vec<u64>>>()?;
-                    (ids, rows)
-                }
-                Mode::Delete => self.conn.transaction(|conn| {
-                    let ids = next_batch(conn, &after, self.limit)?;
-                    let rows = delete_batch(conn, phase, &ids)?;
-                    Ok::<_, Error>((ids, rows))
-                })?,
-            };
+            let (ids, rows) = self.conn.transaction(|conn| {
+                let ids = next_batch(conn, &after, self.limit)?;
+                let rows = delete_batch(conn, phase, &ids)?;
+                Ok::<_, Error>((ids, rows))
+            })?;
             let Some(last) = ids.last() else { break };
             after = last.clone();
             for (offset, n) in rows.iter().enumerate() {

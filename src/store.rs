@@ -68,11 +68,14 @@ impl StoreUri {
         if let Some(host) = host_param {
             return host.starts_with('/') || is_loopback(&host);
         }
-        match self.given.host() {
-            None => true,
-            Some(url::Host::Domain(d)) => d.is_empty() || d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // URLs of non-special schemes keep IP hosts as text: compare the text.
+        match self.given.host_str() {
+            None | Some("") => true,
+            Some(host) => {
+                host.starts_with("%2F")
+                    || host.starts_with("%2f")
+                    || is_loopback(host.trim_start_matches('[').trim_end_matches(']'))
+            }
         }
     }
 

@@ -1,0 +1,474 @@
+//! `cargo bench --bench purge`: the janitor against hand-written set-based SQL on one large store.
+//!
+//! Seeds one store (50 experiments, 20,000 runs, 2,000,000 metric rows, latest metrics, params and
+//! tags; 10 experiments and 7,200 runs soft-deleted), copies it once per contender and round with
+//! `CREATE DATABASE ... TEMPLATE`, then runs, in two rounds:
+//!
+//! - A: the release binary, `mlflow-janitor purge --yes --output json` (default batch size),
+//!   timed from spawn to exit, with its peak RSS from `wait4`;
+//! - B: the same purge as a handful of set-based deletes in one transaction, in-process.
+//!
+//! Both copies must end with the same row counts (and the expected ones): otherwise the bench
+//! exits non-zero. Every database it makes is dropped at the end, a panic included.
+//!
+//! The server is the one `MLFLOW_JANITOR_TEST_DATABASE_URL` names, as for the test suites.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::{DbConnection, StoreUri};
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+const EXPERIMENTS: i64 = 50;
+const DELETED_EXPERIMENTS: i64 = 10;
+const RUNS: i64 = 20_000;
+const METRIC_KEYS: i64 = 10;
+const STEPS: i64 = 10;
+const PARAMS_PER_RUN: i64 = 3;
+const TAGS_PER_RUN: i64 = 3;
+const EXPERIMENT_TAGS_PER_EXPERIMENT: i64 = 2;
+/// Of the 400 runs of each live experiment, every `LIVE_RUN_DELETE_EVERY`-th is soft-deleted.
+const LIVE_RUN_DELETE_EVERY: i64 = 5;
+const ROUNDS: usize = 2;
+
+const TARGET_RATIO: f64 = 1.5;
+const TARGET_RSS_MB: f64 = 50.0;
+
+/// The seed, set-based. Run `i` (1..=RUNS) belongs to experiment `(i - 1) % 50 + 1` and is the
+/// `(i - 1) / 50`-th run of it; experiments 41..=50 are soft-deleted with all their runs, and in
+/// the live ones every 5th run is soft-deleted (80 of 400).
+fn seed_sql() -> String {
+    let live_experiments = EXPERIMENTS - DELETED_EXPERIMENTS;
+    format!(
+        r#"
+SET synchronous_commit = off;
+SET maintenance_work_mem = '256MB';
+
+INSERT INTO experiments
+    (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time,
+     workspace)
+SELECT e, 'exp-' || e, 'mlflow-artifacts:/' || e,
+       CASE WHEN e > {live_experiments} THEN 'deleted' ELSE 'active' END,
+       1700000000000 + e,
+       CASE WHEN e > {live_experiments} THEN 1710000000000 + e ELSE 1700000000000 + e END,
+       'default'
+FROM generate_series(1, {EXPERIMENTS}) AS e;
+SELECT setval('experiments_experiment_id_seq', {EXPERIMENTS});
+
+INSERT INTO experiment_tags (key, value, experiment_id)
+SELECT 'tag_' || k, 'value ' || k, e
+FROM generate_series(1, {EXPERIMENTS}) AS e, generate_series(1, {EXPERIMENT_TAGS_PER_EXPERIMENT}) AS k;
+
+INSERT INTO runs
+    (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time,
+     end_time, source_version, lifecycle_stage, artifact_uri, experiment_id, deleted_time)
+SELECT md5('run-' || i), 'run-' || i, 'LOCAL', 'train.py', '', 'bench', 'FINISHED',
+       1700000000000 + i * 1000, 1700000000000 + i * 1000 + 60000, '',
+       CASE WHEN deleted THEN 'deleted' ELSE 'active' END,
+       'mlflow-artifacts:/' || e || '/' || md5('run-' || i) || '/artifacts',
+       e,
+       CASE WHEN deleted THEN 1710000000000 + i END
+FROM generate_series(1, {RUNS}) AS i,
+     LATERAL (SELECT (i - 1) % {EXPERIMENTS} + 1 AS e) AS x,
+     LATERAL (SELECT e > {live_experiments}
+                     OR ((i - 1) / {EXPERIMENTS}) % {LIVE_RUN_DELETE_EVERY} = 0 AS deleted) AS y;
+
+INSERT INTO metrics (key, value, "timestamp", run_uuid, step, is_nan)
+SELECT 'metric_' || k, (k * 31 + s * 7) / 13.0, r.start_time + s * 1000, r.run_uuid, s, false
+FROM runs AS r, generate_series(0, {METRIC_KEYS} - 1) AS k, generate_series(0, {STEPS} - 1) AS s;
+
+INSERT INTO latest_metrics (key, value, "timestamp", step, is_nan, run_uuid)
+SELECT 'metric_' || k, (k * 31 + ({STEPS} - 1) * 7) / 13.0, r.start_time + ({STEPS} - 1) * 1000,
+       {STEPS} - 1, false, r.run_uuid
+FROM runs AS r, generate_series(0, {METRIC_KEYS} - 1) AS k;
+
+INSERT INTO params (key, value, run_uuid)
+SELECT 'param_' || p, 'value ' || p, r.run_uuid
+FROM runs AS r, generate_series(1, {PARAMS_PER_RUN}) AS p;
+
+INSERT INTO tags (key, value, run_uuid)
+SELECT 'mlflow.tag_' || t, 'value ' || t, r.run_uuid
+FROM runs AS r, generate_series(1, {TAGS_PER_RUN}) AS t;
+"#
+    )
+}
+
+/// Contender B: the purge as set-based deletes, run in one transaction, statement by statement
+/// so that each one's time can be shown. Same scope as the janitor's default: every run of a
+/// soft-deleted experiment and every soft-deleted run of a live one, then the experiments.
+const SQL_PURGE: &[(&str, &str)] = &[
+    (
+        "scope (temp table of run ids)",
+        "CREATE TEMP TABLE purge_runs ON COMMIT DROP AS
+         SELECT run_uuid FROM runs
+         WHERE lifecycle_stage = 'deleted'
+            OR experiment_id IN (SELECT experiment_id FROM experiments
+                                 WHERE lifecycle_stage = 'deleted')",
+    ),
+    ("analyze scope", "ANALYZE purge_runs"),
+    (
+        "latest_metrics",
+        "DELETE FROM latest_metrics WHERE run_uuid IN (SELECT run_uuid FROM purge_runs)",
+    ),
+    ("metrics", "DELETE FROM metrics WHERE run_uuid IN (SELECT run_uuid FROM purge_runs)"),
+    ("params", "DELETE FROM params WHERE run_uuid IN (SELECT run_uuid FROM purge_runs)"),
+    ("tags", "DELETE FROM tags WHERE run_uuid IN (SELECT run_uuid FROM purge_runs)"),
+    ("runs", "DELETE FROM runs WHERE run_uuid IN (SELECT run_uuid FROM purge_runs)"),
+    (
+        "experiment_tags",
+        "DELETE FROM experiment_tags WHERE experiment_id IN
+             (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted')",
+    ),
+    ("experiments", "DELETE FROM experiments WHERE lifecycle_stage = 'deleted'"),
+];
+
+/// The tables compared between the contenders, with the count each must end with.
+fn expected_counts() -> Vec<(&'static str, i64)> {
+    let live_experiments = EXPERIMENTS - DELETED_EXPERIMENTS;
+    let runs_per_experiment = RUNS / EXPERIMENTS;
+    let kept_runs =
+        live_experiments * (runs_per_experiment - runs_per_experiment / LIVE_RUN_DELETE_EVERY);
+    vec![
+        ("experiments", live_experiments),
+        ("experiment_tags", live_experiments * EXPERIMENT_TAGS_PER_EXPERIMENT),
+        ("runs", kept_runs),
+        ("metrics", kept_runs * METRIC_KEYS * STEPS),
+        ("latest_metrics", kept_runs * METRIC_KEYS),
+        ("params", kept_runs * PARAMS_PER_RUN),
+        ("tags", kept_runs * TAGS_PER_RUN),
+    ]
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench` (and any filter): this bench has one case and takes no
+    // options, so arguments are ignored.
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("bench failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether every check passed. The store and its copies are dropped before it returns.
+fn run() -> BenchResult<bool> {
+    let janitor = janitor_binary()?;
+    println!("janitor binary: {}", janitor.display());
+
+    let started = Instant::now();
+    let seeded = TestStore::new()?;
+    {
+        let mut conn = seeded.connect()?;
+        conn.batch_execute(&seed_sql())?;
+        // VACUUM too, so that autovacuum has no reason to visit the seeded database while it is
+        // being copied, and the copies start with hint bits and visibility map set, as an
+        // established store has them.
+        conn.batch_execute("VACUUM ANALYZE")?;
+        let before = counts(&mut conn)?;
+        let size: Count =
+            diesel::sql_query("SELECT pg_database_size(current_database())::bigint AS n")
+                .get_result(&mut conn)?;
+        println!(
+            "seeded {} in {:.1} s ({} MB): {}",
+            seeded.uri().database(),
+            started.elapsed().as_secs_f64(),
+            size.n / (1024 * 1024),
+            before.iter().map(|(t, n)| format!("{t}={n}")).collect::<Vec<_>>().join(" ")
+        );
+        let in_scope: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM runs WHERE lifecycle_stage = 'deleted'
+                OR experiment_id IN (SELECT experiment_id FROM experiments
+                                     WHERE lifecycle_stage = 'deleted')",
+        )
+        .get_result(&mut conn)?;
+        let metrics_in_scope: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM metrics WHERE run_uuid IN (SELECT run_uuid FROM runs
+                WHERE lifecycle_stage = 'deleted' OR experiment_id IN
+                    (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted'))",
+        )
+        .get_result(&mut conn)?;
+        println!(
+            "in scope: {} runs, {} metric rows, {DELETED_EXPERIMENTS} experiments",
+            in_scope.n, metrics_in_scope.n
+        );
+    }
+
+    let mut copies = Copies { server: seeded.uri().clone(), names: Vec::new() };
+    let expected = expected_counts();
+    let mut ok = true;
+    let mut walls_a = Vec::new();
+    let mut walls_b = Vec::new();
+    let mut rss_a = Vec::new();
+    let mut batches = None;
+
+    for round in 1..=ROUNDS {
+        let copy_started = Instant::now();
+        let uri_a = copies.create(seeded.uri().database(), &format!("a{round}"))?;
+        let uri_b = copies.create(seeded.uri().database(), &format!("b{round}"))?;
+        println!(
+            "\nround {round}: copied the store twice in {:.1} s",
+            copy_started.elapsed().as_secs_f64()
+        );
+
+        let a = run_janitor(&janitor, &uri_a)?;
+        let report_batches = a.report["batches"].as_u64();
+        println!(
+            "  A janitor: {:>7.2} s  peak RSS {:.1} MB  batches {}  entities {}  (janitor's own \
+             duration_ms {})",
+            a.wall.as_secs_f64(),
+            a.max_rss_kb as f64 / 1024.0,
+            report_batches.map_or("?".to_owned(), |b| b.to_string()),
+            a.report["entities"],
+            a.report["duration_ms"],
+        );
+        if round == 1 {
+            print_batch_lines(&a.stderr);
+        }
+        batches = batches.or(report_batches);
+        walls_a.push(a.wall);
+        rss_a.push(a.max_rss_kb);
+
+        let b = run_sql(&uri_b)?;
+        println!("  B SQL:     {:>7.2} s  (one transaction)", b.wall.as_secs_f64());
+        if round == 1 {
+            for (label, took) in &b.statements {
+                println!("      {:<32} {:>8.0} ms", label, took.as_secs_f64() * 1000.0);
+            }
+        }
+        walls_b.push(b.wall);
+
+        let counts_a = counts(&mut uri_a.establish()?)?;
+        let counts_b = counts(&mut uri_b.establish()?)?;
+        println!(
+            "  row counts after purge:  {:<16} {:>10} {:>10} {:>10}",
+            "table", "A", "B", "expected"
+        );
+        for (((table, n_a), (_, n_b)), (_, want)) in counts_a.iter().zip(&counts_b).zip(&expected) {
+            let mark = if n_a == n_b && n_a == want { "" } else { "  <-- MISMATCH" };
+            println!("                           {table:<16} {n_a:>10} {n_b:>10} {want:>10}{mark}");
+        }
+        if counts_a != counts_b || counts_a != expected {
+            ok = false;
+        }
+        copies.drop_all();
+    }
+
+    let wall_a = mean(&walls_a);
+    let wall_b = mean(&walls_b);
+    let ratio = wall_a.as_secs_f64() / wall_b.as_secs_f64();
+    let peak_mb = *rss_a.iter().max().unwrap_or(&0) as f64 / 1024.0;
+    println!("\nsummary ({ROUNDS} rounds; times are the mean of the rounds)");
+    println!(
+        "  wall time A (janitor):  {:.2} s  [{}]",
+        wall_a.as_secs_f64(),
+        walls_a.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "  wall time B (SQL):      {:.2} s  [{}]",
+        wall_b.as_secs_f64(),
+        walls_b.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+    );
+    println!(
+        "  ratio A/B:              {ratio:.2}  (target <= {TARGET_RATIO}){}",
+        if ratio <= TARGET_RATIO { "" } else { "  MISSED" }
+    );
+    println!(
+        "  peak RSS of A:          {peak_mb:.1} MB  (target <= {TARGET_RSS_MB} MB){}",
+        if peak_mb <= TARGET_RSS_MB { "" } else { "  MISSED" }
+    );
+    println!(
+        "  janitor batches (default batch size {}): {}",
+        mlflow_janitor::purge::DEFAULT_BATCH_SIZE,
+        batches.map_or("?".to_owned(), |b| b.to_string())
+    );
+    println!("  row counts A == B == expected: {}", if ok { "yes" } else { "NO" });
+    drop(copies);
+    drop(seeded);
+    Ok(ok)
+}
+
+fn mean(values: &[Duration]) -> Duration {
+    values.iter().sum::<Duration>() / values.len().max(1) as u32
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn counts(conn: &mut DbConnection) -> BenchResult<Vec<(&'static str, i64)>> {
+    expected_counts()
+        .into_iter()
+        .map(|(table, _)| {
+            let count: Count =
+                diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(conn)?;
+            Ok((table, count.n))
+        })
+        .collect()
+}
+
+/// Copies of the seeded store, dropped when this goes out of scope (a panic included).
+struct Copies {
+    server: StoreUri,
+    names: Vec<String>,
+}
+
+impl Copies {
+    fn create(&mut self, template: &str, suffix: &str) -> BenchResult<StoreUri> {
+        let name = format!("{template}_{suffix}");
+        let mut admin = self.server.with_database("postgres").establish()?;
+        // The seeding session (or an autovacuum worker) may linger a moment after it is closed:
+        // a template must have no other session.
+        for attempt in 0.. {
+            match diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .execute(&mut admin)
+            {
+                Ok(_) => break,
+                Err(e) if attempt < 100 && e.to_string().contains("being accessed") => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.names.push(name.clone());
+        Ok(self.server.with_database(&name))
+    }
+
+    fn drop_all(&mut self) {
+        let mut admin = match self.server.with_database("postgres").establish() {
+            Ok(admin) => admin,
+            Err(err) => {
+                eprintln!("could not drop the copies {:?}: {err}", self.names);
+                return;
+            }
+        };
+        for name in self.names.drain(..) {
+            if let Err(err) =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin)
+            {
+                eprintln!("could not drop the copy {name}: {err}");
+            }
+        }
+    }
+}
+
+impl Drop for Copies {
+    fn drop(&mut self) {
+        self.drop_all();
+    }
+}
+
+/// The release binary: Cargo builds it for benches and says where; otherwise build it.
+fn janitor_binary() -> BenchResult<PathBuf> {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_mlflow-janitor") {
+        return Ok(PathBuf::from(path));
+    }
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(["build", "--release", "--bin", "mlflow-janitor"])
+        .current_dir(&manifest_dir)
+        .status()?;
+    if !status.success() {
+        return Err(format!("cargo build --release failed: {status}").into());
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| manifest_dir.join("target"), PathBuf::from);
+    Ok(target.join("release").join("mlflow-janitor"))
+}
+
+struct JanitorRun {
+    wall: Duration,
+    max_rss_kb: i64,
+    report: serde_json::Value,
+    stderr: String,
+}
+
+/// Runs the janitor as a child process; its wall time runs from spawn to exit, and its peak RSS
+/// comes from `wait4`, for this child alone.
+fn run_janitor(binary: &PathBuf, uri: &StoreUri) -> BenchResult<JanitorRun> {
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["purge", "--backend-store-uri", uri.connection_url(), "--yes", "--output", "json"])
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stderr_pipe = child.stderr.take().expect("piped");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr_pipe.read_to_string(&mut text).map(|_| text)
+    });
+    let mut stdout = String::new();
+    child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
+    let stderr = stderr_reader.join().expect("the reader does not panic")?;
+
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = loop {
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        break r;
+    };
+    let wall = started.elapsed();
+    if reaped != pid {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()).into());
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(format!("the janitor failed (status {status:#x}):\n{stderr}\n{stdout}").into());
+    }
+    let report: serde_json::Value = serde_json::from_str(&stdout)
+        .map_err(|e| format!("the janitor's report is not JSON ({e}): {stdout}"))?;
+    // ru_maxrss is in kilobytes on Linux.
+    Ok(JanitorRun { wall, max_rss_kb: usage.ru_maxrss, report, stderr })
+}
+
+/// The janitor's per-batch log lines, condensed: which phase, how many rows, how long.
+fn print_batch_lines(stderr: &str) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("batch done")).collect();
+    if lines.is_empty() {
+        return;
+    }
+    println!("      janitor batches (from its log):");
+    for line in lines {
+        // The fmt layer prints `... INFO batch done entity="run" batch=1 ...`.
+        let fields = line.split_once("batch done").map_or(line, |(_, rest)| rest.trim());
+        println!("        {fields}");
+    }
+}
+
+struct SqlRun {
+    wall: Duration,
+    statements: Vec<(&'static str, Duration)>,
+}
+
+/// Runs contender B in-process: connect, then every statement in one transaction.
+fn run_sql(uri: &StoreUri) -> BenchResult<SqlRun> {
+    let started = Instant::now();
+    let mut conn = uri.establish()?;
+    let mut statements = Vec::with_capacity(SQL_PURGE.len());
+    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        for (label, sql) in SQL_PURGE {
+            let statement_started = Instant::now();
+            conn.batch_execute(sql)?;
+            statements.push((*label, statement_started.elapsed()));
+        }
+        Ok(())
+    })?;
+    Ok(SqlRun { wall: started.elapsed(), statements })
+}

@@ -1,0 +1,342 @@
+"""Seeds an MLflow SQL store with live and soft-deleted data, then checks a purge.
+
+Driven by the Rust end-to-end tests, with the real MLflow client:
+
+    python mlflow_store.py seed   <STORE_URI> <STATE_DIR>
+    python mlflow_store.py verify <STORE_URI> <STATE_DIR>
+
+`seed` expects an empty, upgraded store. It logs live and doomed data, deletes
+the doomed part, and writes STATE_DIR/expected.json: what must be gone and a
+canonical snapshot of everything that must survive. `verify` runs after the
+purge and exits non-zero, naming each failed check, unless the deleted data is
+gone, the live data is unchanged and the store still takes new writes.
+"""
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+LIVE_EXPERIMENTS = ("live-a", "live-b")
+EXPECTED_FILE = "expected.json"
+
+
+# ---------------------------------------------------------------- seeding
+
+
+def create_experiment(name, state_dir, tags=None):
+    """Creates an experiment whose artifacts land under STATE_DIR, not the cwd."""
+    location = (Path(state_dir) / "artifacts" / name).resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location, tags=tags)
+
+
+def start_experiment(name, state_dir, tags=None):
+    """Creates an experiment and makes it active, so runs and traces log into it."""
+    experiment_id = create_experiment(name, state_dir, tags)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def log_dataset(rows, context):
+    """Logs a small pandas dataset as an input of the active run."""
+    # Float columns: integer ones make MLflow warn about missing values.
+    x = np.arange(rows, dtype=np.float64)
+    frame = pd.DataFrame({"x": x, "y": x * 2.0})
+    dataset = mlflow.data.from_pandas(frame, name=f"data-{rows}", targets="y")
+    mlflow.log_input(dataset, context=context, tags={"origin": "e2e"})
+
+
+def log_run(name, seed):
+    """Logs one finished run with params, tags, stepped metrics and a dataset."""
+    with mlflow.start_run(run_name=name) as run:
+        mlflow.log_params({"lr": str(0.1 * seed), "layers": str(seed), "name": name})
+        mlflow.set_tags({"team": "janitor", "seed": str(seed)})
+        for step in range(3):
+            mlflow.log_metric("loss", 1.0 / (seed + step + 1), step=step)
+            mlflow.log_metric("accuracy", 0.5 + 0.1 * step, step=step)
+        mlflow.log_metric("final", float(seed))
+        log_dataset(rows=seed + 3, context="training")
+    return run.info.run_id
+
+
+def log_trace(name, feedback=False):
+    """Logs a two-span trace with a tag (and optionally an assessment)."""
+
+    @mlflow.trace(name=name)
+    def outer(x):
+        with mlflow.start_span(name=f"{name}-inner") as span:
+            span.set_inputs({"x": x})
+            span.set_outputs({"y": x + 1})
+        return x + 1
+
+    outer(1)
+    trace_id = mlflow.get_last_active_trace_id()
+    # Trace export is asynchronous; the trace must be stored before tagging it.
+    mlflow.flush_trace_async_logging()
+    mlflow.set_trace_tag(trace_id, "purpose", name)
+    if feedback:
+        mlflow.log_feedback(trace_id=trace_id, name="quality", value=0.9, rationale="seeded")
+    return trace_id
+
+
+def log_model(experiment_id, name, run_id=None):
+    """Creates a logged model with params; with a run, also a model metric."""
+    model = mlflow.initialize_logged_model(
+        name=name, experiment_id=experiment_id, source_run_id=run_id, tags={"kind": "e2e"}
+    )
+    mlflow.log_model_params({"alpha": "0.5", "model": name}, model_id=model.model_id)
+    if run_id:
+        mlflow.log_metric("model_score", 0.75, run_id=run_id, model_id=model.model_id)
+    return model.model_id
+
+
+def seed_live_a(state_dir):
+    """live-a: three live runs, one deleted run, a logged model and a trace."""
+    experiment_id = start_experiment("live-a", state_dir)
+    for seed in range(1, 4):
+        log_run(f"live-a-{seed}", seed)
+    deleted_run = log_run("live-a-deleted", 9)
+    mlflow.delete_run(deleted_run)
+    log_model(experiment_id, "live-a-model")
+    log_trace("live-a-trace")
+    return [deleted_run]
+
+
+def seed_live_b(state_dir):
+    """live-b: two plain live runs."""
+    start_experiment("live-b", state_dir)
+    for seed in range(1, 3):
+        log_run(f"live-b-{seed}", seed)
+
+
+def seed_doomed_1(state_dir):
+    """doomed-1: runs, a traced run with feedback and a model; then deleted."""
+    experiment_id = start_experiment("doomed-1", state_dir, tags={"fate": "purge"})
+    runs = [log_run(f"doomed-1-{seed}", seed) for seed in (1, 2)]
+    with mlflow.start_run(run_id=runs[0]):
+        # Inside the run so the trace and model are linked to it, as in real use.
+        log_trace("doomed-1-trace", feedback=True)
+        log_model(experiment_id, "doomed-1-model", run_id=runs[0])
+    mlflow.delete_experiment(experiment_id)
+    return runs
+
+
+def seed_doomed_2(state_dir):
+    """doomed-2: a single run; then deleted."""
+    experiment_id = start_experiment("doomed-2", state_dir)
+    runs = [log_run("doomed-2-1", 1)]
+    mlflow.delete_experiment(experiment_id)
+    return runs
+
+
+def seed_store(state_dir):
+    deleted_runs = seed_live_a(state_dir)
+    seed_live_b(state_dir)
+    deleted_runs += seed_doomed_1(state_dir)
+    deleted_runs += seed_doomed_2(state_dir)
+    expected = {
+        "deleted_experiments": ["doomed-1", "doomed-2"],
+        "deleted_runs": deleted_runs,
+        **snapshot_live(MlflowClient()),
+    }
+    path = Path(state_dir) / EXPECTED_FILE
+    path.write_text(json.dumps(expected, indent=2, sort_keys=True))
+    print(
+        f"seeded: {len(expected['live_runs'])} live runs, {len(deleted_runs)} deleted runs, "
+        f"{len(expected['live_traces'])} live traces, {len(expected['live_models'])} live models"
+    )
+
+
+# ------------------------------------------------------------ snapshotting
+
+
+def canonical_run(client, run_id):
+    """Everything a purge must leave untouched on a live run, in a stable order."""
+    run = client.get_run(run_id)
+    info = run.info
+    return {
+        "run_id": info.run_id,
+        "experiment_id": info.experiment_id,
+        "name": info.run_name,
+        "status": info.status,
+        "lifecycle_stage": info.lifecycle_stage,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "params": dict(sorted(run.data.params.items())),
+        "tags": dict(sorted(run.data.tags.items())),
+        "metrics": {
+            key: sorted(
+                [m.step, m.timestamp, m.value] for m in client.get_metric_history(run_id, key)
+            )
+            for key in sorted(run.data.metrics)
+        },
+        "inputs": sorted(
+            (
+                {
+                    "name": d.dataset.name,
+                    "digest": d.dataset.digest,
+                    "tags": {t.key: t.value for t in d.tags},
+                }
+                for d in run.inputs.dataset_inputs
+            ),
+            key=lambda d: (d["name"], d["digest"]),
+        ),
+    }
+
+
+def canonical_trace(client, trace_id):
+    """A trace's identity, tags and span names."""
+    trace = client.get_trace(trace_id)
+    return {
+        "experiment_id": trace.info.experiment_id,
+        "state": str(trace.info.state),
+        "tags": dict(sorted(trace.info.tags.items())),
+        "spans": sorted(span.name for span in trace.data.spans),
+    }
+
+
+def canonical_model(client, model_id):
+    """A logged model's experiment, name and params."""
+    model = client.get_logged_model(model_id)
+    return {
+        "experiment_id": model.experiment_id,
+        "name": model.name,
+        "params": dict(sorted(model.params.items())),
+    }
+
+
+def live_experiment_ids(client):
+    return [client.get_experiment_by_name(name).experiment_id for name in LIVE_EXPERIMENTS]
+
+
+def snapshot_live(client):
+    """Canonical forms of every live run, trace and logged model."""
+    experiment_ids = live_experiment_ids(client)
+    runs = client.search_runs(experiment_ids, run_view_type=ViewType.ACTIVE_ONLY)
+    traces = client.search_traces(locations=experiment_ids)
+    models = client.search_logged_models(experiment_ids=experiment_ids)
+    return {
+        "live_runs": {r.info.run_id: canonical_run(client, r.info.run_id) for r in runs},
+        "live_traces": {
+            t.info.trace_id: canonical_trace(client, t.info.trace_id) for t in traces
+        },
+        "live_models": {m.model_id: canonical_model(client, m.model_id) for m in models},
+    }
+
+
+# --------------------------------------------------------------- verifying
+
+
+def check_names_free(expected, state_dir):
+    """Each deleted experiment's name can be taken again: its row is gone."""
+    for name in expected["deleted_experiments"]:
+        try:
+            create_experiment(name, state_dir)
+        except MlflowException as err:
+            return f"name {name!r} still taken: {err.message.splitlines()[0]}"
+    return None
+
+
+def check_runs_gone(expected):
+    """get_run on each deleted run says RESOURCE_DOES_NOT_EXIST."""
+    client = MlflowClient()
+    for run_id in expected["deleted_runs"]:
+        try:
+            client.get_run(run_id)
+        except MlflowException as err:
+            if err.error_code != ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+                return f"run {run_id}: unexpected error {err.error_code}: {err.message}"
+            continue
+        return f"deleted run {run_id} still exists"
+    return None
+
+
+def diff(kind, expected, actual):
+    """Names the first field that differs between two id -> canonical-dict maps."""
+    if expected.keys() != actual.keys():
+        return (
+            f"{kind}: missing {sorted(expected.keys() - actual.keys())}, "
+            f"extra {sorted(actual.keys() - expected.keys())}"
+        )
+    for key in sorted(expected):
+        for field, value in expected[key].items():
+            if actual[key].get(field) != value:
+                return (
+                    f"{kind} {key} field {field!r} changed:\n"
+                    f"  expected {value}\n  actual   {actual[key].get(field)}"
+                )
+    return None
+
+
+def check_live_unchanged(expected):
+    """Live runs, traces and models re-read exactly as seeded."""
+    # Round-trip through JSON so tuples and lists compare as in the file.
+    actual = json.loads(json.dumps(snapshot_live(MlflowClient())))
+    for kind in ("live_runs", "live_traces", "live_models"):
+        problem = diff(kind, expected[kind], actual[kind])
+        if problem:
+            return problem
+    return None
+
+
+def check_store_writable(state_dir):
+    """A new experiment and run can still log a metric."""
+    experiment_id = create_experiment(f"after-purge-{uuid.uuid4().hex[:8]}", state_dir)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_metric("alive", 1.0, step=0)
+    history = MlflowClient().get_metric_history(run.info.run_id, "alive")
+    if [(m.value, m.step) for m in history] != [(1.0, 0)]:
+        return f"metric read back as {history}"
+    return None
+
+
+def verify_store(state_dir):
+    expected = json.loads((Path(state_dir) / EXPECTED_FILE).read_text())
+    checks = [
+        ("deleted experiment names are free", lambda: check_names_free(expected, state_dir)),
+        ("deleted runs are gone", lambda: check_runs_gone(expected)),
+        ("live data unchanged", lambda: check_live_unchanged(expected)),
+        ("store still writable", lambda: check_store_writable(state_dir)),
+    ]
+    failed = 0
+    for label, check in checks:
+        try:
+            problem = check()
+        except Exception as err:  # an unexpected error fails this check, not the rest
+            problem = f"{type(err).__name__}: {err}"
+        print(f"{'FAIL' if problem else 'ok  '} {label}" + (f": {problem}" if problem else ""))
+        failed += bool(problem)
+    summary = f"{failed} of {len(checks)} checks failed" if failed else "all checks passed"
+    print(f"verify: {summary}")
+    return failed
+
+
+def main(argv):
+    if len(argv) != 4 or argv[1] not in ("seed", "verify"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, uri, state_dir = argv[1:]
+    mlflow.set_tracking_uri(uri)
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    if command == "seed":
+        seed_store(state_dir)
+        failed = 0
+    else:
+        failed = verify_store(state_dir)
+    print(f"{command} took {time.monotonic() - started:.1f}s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

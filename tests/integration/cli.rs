@@ -1,0 +1,140 @@
+//! The binary: exit codes (as the README lists them), outputs, and bad input that touches nothing.
+
+use assert_cmd::Command;
+use diesel::prelude::*;
+use mlflow_janitor::error::exit_code;
+use mlflow_janitor::test_store::TestStore;
+use predicates::prelude::*;
+
+use crate::{fixtures, snapshot};
+
+fn janitor(uri: &str) -> Command {
+    let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
+    cmd.env_remove("MLFLOW_BACKEND_STORE_URI").env("RUST_LOG", "warn").args([
+        "purge",
+        "--backend-store-uri",
+        uri,
+    ]);
+    cmd
+}
+
+fn seeded_store() -> (TestStore, String) {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+    // The URI as MLflow spells it, with SQLAlchemy's driver suffix.
+    let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
+    (store, uri)
+}
+
+#[test]
+fn purge_with_yes_reports_json_on_stdout_and_exits_0() {
+    let (store, uri) = seeded_store();
+    let output = janitor(&uri).args(["--yes", "--output", "json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["entities"]["experiment"], 2);
+    assert_eq!(report["entities"]["run"], 9);
+    assert_eq!(report["rows_by_table"]["metrics"], 27);
+    assert!(report["batches"].as_u64().unwrap() >= 4);
+    // A second run finds nothing to do, and says so with exit code 0.
+    janitor(&uri).arg("--yes").assert().code(0).stderr(predicate::str::contains("purged nothing"));
+    drop(store);
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let (store, uri) = seeded_store();
+    let before = snapshot(&mut store.connect().unwrap());
+    janitor(&uri)
+        .arg("--dry-run")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("metrics").and(predicate::str::contains("27")))
+        .stderr(predicate::str::contains(
+            "would purge 9 run(s), 2 trace(s), 2 logged model(s), 2 experiment(s)",
+        ));
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn without_yes_and_without_a_terminal_it_refuses() {
+    let (store, uri) = seeded_store();
+    let before = snapshot(&mut store.connect().unwrap());
+    janitor(&uri)
+        .write_stdin("y\n")
+        .assert()
+        .code(i32::from(exit_code::USAGE))
+        .stderr(predicate::str::contains("pass --yes"));
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn bad_input_is_one_line_with_its_exit_code_and_touches_nothing() {
+    let (store, uri) = seeded_store();
+    let before = snapshot(&mut store.connect().unwrap());
+    let cases: [(&[&str], &str, u8, &str); 5] = [
+        (&["--run-ids", "live-run-1a"], &uri, exit_code::USAGE, "run live-run-1a is not deleted"),
+        (
+            &[],
+            "mysql://root@127.0.0.1/mlflow",
+            exit_code::USAGE,
+            "unsupported backend store URI scheme",
+        ),
+        (&["--older-than", "soon"], &uri, exit_code::USAGE, "examples: 30d"),
+        (&["--older-than", "30d", "--run-ids", "x"], &uri, exit_code::USAGE, "cannot be used with"),
+        (&[], "postgresql://postgres@127.0.0.1:1/mlflow", exit_code::STORE, "cannot connect to"),
+    ];
+    for (args, uri, code, message) in cases {
+        let output = Command::cargo_bin("mlflow-janitor")
+            .unwrap()
+            .args(["purge", "--yes", "--backend-store-uri", uri])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(i32::from(code)), "{args:?}: {stderr}");
+        let error_line = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+        assert!(error_line.contains(message), "{args:?}: {stderr}");
+    }
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn a_store_it_cannot_vouch_for_is_refused_before_anything_is_deleted() {
+    let changes = [
+        ("DROP TABLE alembic_version", "is not an MLflow store"),
+        (
+            "UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'",
+            "schema revision `f4a9b2c7d1e6`",
+        ),
+        (
+            "CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid), note text)",
+            "table `run_notes` references `runs`",
+        ),
+    ];
+    for (change, message) in changes {
+        let (store, uri) = seeded_store();
+        let mut conn = store.connect().unwrap();
+        diesel::sql_query(change).execute(&mut conn).unwrap();
+        let before = snapshot(&mut conn);
+        janitor(&uri)
+            .arg("--yes")
+            .assert()
+            .code(i32::from(exit_code::STORE))
+            .stderr(predicate::str::contains(message));
+        assert_eq!(snapshot(&mut conn), before, "{change}");
+    }
+}
+
+#[test]
+fn an_unknown_table_that_cascades_does_not_stop_the_purge() {
+    let (store, uri) = seeded_store();
+    diesel::sql_query(
+        "CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid) ON DELETE CASCADE)",
+    )
+    .execute(&mut store.connect().unwrap())
+    .unwrap();
+    janitor(&uri).arg("--yes").assert().code(0);
+}

@@ -1,0 +1,466 @@
+//! Fixtures seeded through diesel with the schema mirror: experiments holding every kind of row
+//! the delete plan knows, live or soft-deleted.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use mlflow_janitor::schema::*;
+use mlflow_janitor::DbConnection;
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Now, in epoch milliseconds: `--older-than` is measured from the real clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+macro_rules! insert {
+    ($conn:expr, $table:ident, $values:expr) => {
+        diesel::insert_into($table::table)
+            .values($values)
+            .execute($conn)
+            .expect(concat!("insert into ", stringify!($table)))
+    };
+}
+
+pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Option<i64>) {
+    let stage = if deleted_at.is_some() { "deleted" } else { "active" };
+    insert!(
+        conn,
+        experiments,
+        (
+            experiments::experiment_id.eq(id),
+            experiments::name.eq(name),
+            experiments::workspace.eq("default"),
+            experiments::artifact_location.eq(format!("/mlruns/{id}")),
+            experiments::lifecycle_stage.eq(stage),
+            experiments::creation_time.eq(now_ms() - 100 * DAY_MS),
+            experiments::last_update_time.eq(deleted_at.unwrap_or(now_ms() - 100 * DAY_MS)),
+        )
+    );
+    insert!(
+        conn,
+        experiment_tags,
+        (
+            experiment_tags::key.eq("team"),
+            experiment_tags::value.eq(name),
+            experiment_tags::experiment_id.eq(id)
+        )
+    );
+    // A dataset of the experiment, and the experiment's rows that hang off nothing else.
+    insert!(
+        conn,
+        datasets,
+        (
+            datasets::dataset_uuid.eq(format!("ds-{id}")),
+            datasets::experiment_id.eq(id),
+            datasets::name.eq("train"),
+            datasets::digest.eq(format!("digest-{id}")),
+            datasets::dataset_source_type.eq("local"),
+            datasets::dataset_source.eq("{}"),
+        )
+    );
+    insert!(
+        conn,
+        scorers,
+        (
+            scorers::experiment_id.eq(id),
+            scorers::scorer_name.eq("relevance"),
+            scorers::scorer_id.eq(format!("scorer-{id}"))
+        )
+    );
+    insert!(
+        conn,
+        scorer_versions,
+        (
+            scorer_versions::scorer_id.eq(format!("scorer-{id}")),
+            scorer_versions::scorer_version.eq(1),
+            scorer_versions::serialized_scorer.eq("{}"),
+        )
+    );
+    insert!(
+        conn,
+        online_scoring_configs,
+        (
+            online_scoring_configs::online_scoring_config_id.eq(format!("osc-{id}")),
+            online_scoring_configs::scorer_id.eq(format!("scorer-{id}")),
+            online_scoring_configs::sample_rate.eq(0.5),
+            online_scoring_configs::experiment_id.eq(id),
+        )
+    );
+    insert!(
+        conn,
+        label_schemas,
+        (
+            label_schemas::schema_id.eq(format!("label-{id}")),
+            label_schemas::experiment_id.eq(id),
+            label_schemas::name.eq("quality"),
+            label_schemas::type_.eq("feedback"),
+            label_schemas::enable_comment.eq(false),
+            label_schemas::input_type.eq("text"),
+            label_schemas::input_config.eq("{}"),
+            label_schemas::created_time.eq(now_ms()),
+            label_schemas::last_update_time.eq(now_ms()),
+            label_schemas::is_default.eq(false),
+        )
+    );
+    insert!(
+        conn,
+        review_queues,
+        (
+            review_queues::queue_id.eq(format!("queue-{id}")),
+            review_queues::experiment_id.eq(id),
+            review_queues::name.eq("triage"),
+            review_queues::queue_type.eq("trace"),
+            review_queues::creation_time_ms.eq(now_ms()),
+            review_queues::last_update_time_ms.eq(now_ms()),
+            review_queues::name_key.eq(format!("triage-{id}")),
+        )
+    );
+    insert!(
+        conn,
+        review_queue_users,
+        (
+            review_queue_users::queue_id.eq(format!("queue-{id}")),
+            review_queue_users::user_id.eq("ann")
+        )
+    );
+    insert!(
+        conn,
+        review_queue_label_schemas,
+        (
+            review_queue_label_schemas::queue_id.eq(format!("queue-{id}")),
+            review_queue_label_schemas::schema_id.eq(format!("label-{id}")),
+        )
+    );
+    insert!(
+        conn,
+        issues,
+        (
+            issues::issue_id.eq(format!("issue-{id}")),
+            issues::experiment_id.eq(id),
+            issues::name.eq("drift"),
+            issues::description.eq("inputs drift"),
+            issues::status.eq("open"),
+            issues::created_timestamp.eq(now_ms()),
+            issues::last_updated_timestamp.eq(now_ms()),
+        )
+    );
+    insert!(
+        conn,
+        entity_associations,
+        (
+            entity_associations::association_id.eq(format!("assoc-exp-{id}")),
+            entity_associations::source_type.eq("evaluation_dataset"),
+            entity_associations::source_id.eq("eval-ds"),
+            entity_associations::destination_type.eq("experiment"),
+            entity_associations::destination_id.eq(id.to_string()),
+        )
+    );
+    // The rollup tables carry a DATE column the mirror maps without the chrono feature.
+    conn.batch_execute(&format!(
+        "INSERT INTO sql_trace_metric_daily_rollups \
+           (id, experiment_id, rollup_day, metric_name, grouping_set, sample_count) \
+           VALUES ({id}, {id}, '2025-01-01', 'latency', 'all', 1); \
+         INSERT INTO sql_trace_rollup_rebuild_queue (experiment_id, rollup_day, rollup_family) \
+           VALUES ({id}, '2025-01-01', 'trace')"
+    ))
+    .expect("insert rollups");
+}
+
+/// A run with metrics, params, tags and a dataset input from its experiment's dataset.
+pub fn run(
+    conn: &mut DbConnection,
+    experiment_id: i32,
+    run_uuid: &str,
+    deleted_at: Option<Option<i64>>,
+) {
+    let stage = if deleted_at.is_some() { "deleted" } else { "active" };
+    insert!(
+        conn,
+        runs,
+        (
+            runs::run_uuid.eq(run_uuid),
+            runs::name.eq(format!("name-{run_uuid}")),
+            runs::experiment_id.eq(experiment_id),
+            runs::lifecycle_stage.eq(stage),
+            runs::status.eq("FINISHED"),
+            runs::start_time.eq(now_ms() - 200 * DAY_MS),
+            runs::deleted_time.eq(deleted_at.flatten()),
+            runs::artifact_uri.eq(format!("/mlruns/{experiment_id}/{run_uuid}/artifacts")),
+        )
+    );
+    for step in 0..3_i64 {
+        insert!(
+            conn,
+            metrics,
+            (
+                metrics::key.eq("loss"),
+                metrics::value.eq(1.0 / (step + 1) as f64),
+                metrics::timestamp.eq(now_ms() + step),
+                metrics::run_uuid.eq(run_uuid),
+                metrics::step.eq(step),
+                metrics::is_nan.eq(false),
+            )
+        );
+    }
+    insert!(
+        conn,
+        latest_metrics,
+        (
+            latest_metrics::key.eq("loss"),
+            latest_metrics::value.eq(1.0 / 3.0),
+            latest_metrics::timestamp.eq(now_ms() + 2),
+            latest_metrics::step.eq(2_i64),
+            latest_metrics::is_nan.eq(false),
+            latest_metrics::run_uuid.eq(run_uuid),
+        )
+    );
+    insert!(
+        conn,
+        params,
+        (params::key.eq("lr"), params::value.eq("0.1"), params::run_uuid.eq(run_uuid))
+    );
+    insert!(
+        conn,
+        tags,
+        (tags::key.eq("mlflow.user"), tags::value.eq("ann"), tags::run_uuid.eq(run_uuid))
+    );
+    let input_uuid = format!("input-{run_uuid}");
+    insert!(
+        conn,
+        inputs,
+        (
+            inputs::input_uuid.eq(&input_uuid),
+            inputs::source_type.eq("DATASET"),
+            inputs::source_id.eq(format!("ds-{experiment_id}")),
+            inputs::destination_type.eq("RUN"),
+            inputs::destination_id.eq(run_uuid),
+            inputs::step.eq(0_i64),
+        )
+    );
+    insert!(
+        conn,
+        input_tags,
+        (
+            input_tags::input_uuid.eq(&input_uuid),
+            input_tags::name.eq("mlflow.data.context"),
+            input_tags::value.eq("training")
+        )
+    );
+    insert!(
+        conn,
+        entity_associations,
+        (
+            entity_associations::association_id.eq(format!("assoc-run-{run_uuid}")),
+            entity_associations::source_type.eq("trace"),
+            entity_associations::source_id.eq("some-trace"),
+            entity_associations::destination_type.eq("run"),
+            entity_associations::destination_id.eq(run_uuid),
+        )
+    );
+}
+
+/// A trace with everything that hangs off it. `source_run` goes into its metadata, as MLflow
+/// records the run a trace was made in.
+pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, source_run: &str) {
+    insert!(
+        conn,
+        trace_info,
+        (
+            trace_info::request_id.eq(request_id),
+            trace_info::experiment_id.eq(experiment_id),
+            trace_info::timestamp_ms.eq(now_ms()),
+            trace_info::status.eq("OK"),
+            trace_info::db_payload_generation.eq(1),
+        )
+    );
+    insert!(
+        conn,
+        trace_tags,
+        (trace_tags::key.eq("k"), trace_tags::value.eq("v"), trace_tags::request_id.eq(request_id))
+    );
+    insert!(
+        conn,
+        trace_request_metadata,
+        (
+            trace_request_metadata::key.eq("mlflow.sourceRun"),
+            trace_request_metadata::value.eq(source_run),
+            trace_request_metadata::request_id.eq(request_id),
+        )
+    );
+    insert!(
+        conn,
+        trace_metrics,
+        (
+            trace_metrics::request_id.eq(request_id),
+            trace_metrics::key.eq("tokens"),
+            trace_metrics::value.eq(12.0)
+        )
+    );
+    insert!(
+        conn,
+        spans,
+        (
+            spans::trace_id.eq(request_id),
+            spans::experiment_id.eq(experiment_id),
+            spans::span_id.eq("root"),
+            spans::status.eq("OK"),
+            spans::start_time_unix_nano.eq(now_ms() * 1_000_000),
+            spans::content.eq("{}"),
+        )
+    );
+    insert!(
+        conn,
+        span_metrics,
+        (
+            span_metrics::trace_id.eq(request_id),
+            span_metrics::span_id.eq("root"),
+            span_metrics::key.eq("latency")
+        )
+    );
+    insert!(
+        conn,
+        assessments,
+        (
+            assessments::assessment_id.eq(format!("a-{request_id}")),
+            assessments::trace_id.eq(request_id),
+            assessments::name.eq("correct"),
+            assessments::assessment_type.eq("feedback"),
+            assessments::value.eq("true"),
+            assessments::created_timestamp.eq(now_ms()),
+            assessments::last_updated_timestamp.eq(now_ms()),
+            assessments::source_type.eq("HUMAN"),
+            assessments::valid.eq(true),
+            assessments::is_numeric_value.eq(false),
+        )
+    );
+    insert!(
+        conn,
+        review_queue_items,
+        (
+            review_queue_items::queue_id.eq(format!("queue-{experiment_id}")),
+            review_queue_items::item_type.eq("trace"),
+            review_queue_items::item_id.eq(request_id),
+            review_queue_items::status.eq("pending"),
+            review_queue_items::creation_time_ms.eq(now_ms()),
+            review_queue_items::last_update_time_ms.eq(now_ms()),
+        )
+    );
+}
+
+/// A logged model made by `source_run` (no foreign key), with metrics logged by `metric_run`.
+pub fn logged_model(
+    conn: &mut DbConnection,
+    experiment_id: i32,
+    model_id: &str,
+    source_run: &str,
+    metric_run: &str,
+) {
+    insert!(
+        conn,
+        logged_models,
+        (
+            logged_models::model_id.eq(model_id),
+            logged_models::experiment_id.eq(experiment_id),
+            logged_models::name.eq("model"),
+            logged_models::artifact_location
+                .eq(format!("/mlruns/{experiment_id}/models/{model_id}")),
+            logged_models::creation_timestamp_ms.eq(now_ms()),
+            logged_models::last_updated_timestamp_ms.eq(now_ms()),
+            logged_models::status.eq(2),
+            logged_models::lifecycle_stage.eq("active"),
+            logged_models::source_run_id.eq(source_run),
+        )
+    );
+    insert!(
+        conn,
+        logged_model_params,
+        (
+            logged_model_params::model_id.eq(model_id),
+            logged_model_params::experiment_id.eq(experiment_id),
+            logged_model_params::param_key.eq("depth"),
+            logged_model_params::param_value.eq("3"),
+        )
+    );
+    insert!(
+        conn,
+        logged_model_tags,
+        (
+            logged_model_tags::model_id.eq(model_id),
+            logged_model_tags::experiment_id.eq(experiment_id),
+            logged_model_tags::tag_key.eq("stage"),
+            logged_model_tags::tag_value.eq("dev"),
+        )
+    );
+    insert!(
+        conn,
+        logged_model_metrics,
+        (
+            logged_model_metrics::model_id.eq(model_id),
+            logged_model_metrics::metric_name.eq("auc"),
+            logged_model_metrics::metric_timestamp_ms.eq(now_ms()),
+            logged_model_metrics::metric_step.eq(0_i64),
+            logged_model_metrics::metric_value.eq(0.9),
+            logged_model_metrics::experiment_id.eq(experiment_id),
+            logged_model_metrics::run_id.eq(metric_run),
+        )
+    );
+    insert!(
+        conn,
+        inputs,
+        (
+            inputs::input_uuid.eq(format!("output-{model_id}")),
+            inputs::source_type.eq("RUN_OUTPUT"),
+            inputs::source_id.eq(metric_run),
+            inputs::destination_type.eq("MODEL_OUTPUT"),
+            inputs::destination_id.eq(model_id),
+            inputs::step.eq(0_i64),
+        )
+    );
+}
+
+/// A live store: two experiments with runs, a trace and a logged model each. Some live rows name
+/// runs that `deleted` adds later (no foreign key): they must survive the purge.
+pub fn live(conn: &mut DbConnection) {
+    for id in [1, 2] {
+        experiment(conn, id, &format!("live-{id}"), None);
+        run(conn, id, &format!("live-run-{id}a"), None);
+        run(conn, id, &format!("live-run-{id}b"), None);
+        trace(conn, id, &format!("live-trace-{id}"), &format!("gone-run-{id}"));
+        logged_model(
+            conn,
+            id,
+            &format!("live-model-{id}"),
+            &format!("gone-run-{id}"),
+            &format!("live-run-{id}a"),
+        );
+    }
+}
+
+/// What a purge must remove, added to [`live`]: deleted experiments 3 (deleted 60 days ago) and
+/// 4 (10 days ago) with everything in them, and deleted runs in the live experiments: deleted
+/// 60 days ago, 10 days ago, and at a time MLflow did not record.
+pub fn deleted(conn: &mut DbConnection) {
+    for (id, age_days) in [(3, 60), (4, 10)] {
+        experiment(conn, id, &format!("doomed-{id}"), Some(now_ms() - age_days * DAY_MS));
+        for suffix in ["a", "b", "c"] {
+            run(
+                conn,
+                id,
+                &format!("doomed-run-{id}{suffix}"),
+                Some(Some(now_ms() - age_days * DAY_MS)),
+            );
+        }
+        trace(conn, id, &format!("doomed-trace-{id}"), &format!("doomed-run-{id}a"));
+        logged_model(
+            conn,
+            id,
+            &format!("doomed-model-{id}"),
+            &format!("doomed-run-{id}a"),
+            &format!("doomed-run-{id}b"),
+        );
+    }
+    run(conn, 1, "gone-run-1", Some(Some(now_ms() - 60 * DAY_MS)));
+    run(conn, 2, "gone-run-2", Some(Some(now_ms() - 10 * DAY_MS)));
+    run(conn, 1, "gone-run-undated", Some(None));
+}

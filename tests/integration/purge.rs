@@ -1,0 +1,230 @@
+//! The purge through the library: exactly what is soft-deleted goes, every live row stays.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use mlflow_janitor::plan::Entity;
+use mlflow_janitor::purge::Mode;
+use mlflow_janitor::schema::{experiments, metrics, runs};
+use mlflow_janitor::scope::ScopeRequest;
+use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::Error;
+
+use crate::fixtures;
+use crate::{purge, snapshot};
+
+fn ids(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn run_ids(conn: &mut mlflow_janitor::DbConnection) -> Vec<String> {
+    runs::table.select(runs::run_uuid).order(runs::run_uuid).load(conn).unwrap()
+}
+
+#[test]
+fn default_purge_leaves_exactly_the_live_store() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    let live = snapshot(&mut conn);
+    fixtures::deleted(&mut conn);
+
+    let report = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 2).unwrap();
+
+    assert_eq!(snapshot(&mut conn), live, "a live row changed, or a deleted one is left");
+    assert_eq!(report.entities[&Entity::Experiment], 2);
+    assert_eq!(report.entities[&Entity::Run], 9);
+    assert_eq!(report.entities[&Entity::Trace], 2);
+    assert_eq!(report.entities[&Entity::LoggedModel], 2);
+    assert_eq!(report.rows_by_table["metrics"], 27);
+    // 9 runs in batches of 2, then 1 batch each of traces, models and experiments.
+    assert_eq!(report.batches, 5 + 1 + 1 + 1);
+    // The names the deleted experiments held can be taken again.
+    for (id, name) in [(10, "doomed-3"), (11, "doomed-4")] {
+        diesel::insert_into(experiments::table)
+            .values((
+                experiments::experiment_id.eq(id),
+                experiments::name.eq(name),
+                experiments::workspace.eq("default"),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+    }
+}
+
+#[test]
+fn dry_run_counts_what_a_purge_deletes_and_changes_nothing() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+    let before = snapshot(&mut conn);
+
+    let dry = purge(&mut conn, ScopeRequest::default(), Mode::DryRun, 3).unwrap();
+    assert_eq!(snapshot(&mut conn), before);
+    let real = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 3).unwrap();
+    assert!(dry.total_rows() > 0);
+    assert_eq!(dry.rows_by_table, real.rows_by_table);
+    assert_eq!(dry.entities, real.entities);
+}
+
+#[test]
+fn older_than_keeps_recent_deletions_and_takes_undated_runs() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+
+    let request =
+        ScopeRequest { older_than: Some(Duration::from_secs(30 * 86_400)), ..Default::default() };
+    let report = purge(&mut conn, request, Mode::Delete, 100).unwrap();
+
+    assert_eq!(report.entities[&Entity::Experiment], 1);
+    let left = run_ids(&mut conn);
+    assert!(!left.iter().any(|r| r.starts_with("doomed-run-3")), "{left:?}");
+    assert!(left.iter().filter(|r| r.starts_with("doomed-run-4")).count() == 3, "{left:?}");
+    assert!(!left.contains(&"gone-run-1".to_owned()), "60 days old: purged");
+    assert!(left.contains(&"gone-run-2".to_owned()), "10 days old: kept");
+    assert!(!left.contains(&"gone-run-undated".to_owned()), "no deletion time: purged");
+    let experiments: Vec<i32> = experiments::table
+        .select(experiments::experiment_id)
+        .order(experiments::experiment_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(experiments, [1, 2, 4]);
+}
+
+#[test]
+fn named_runs_and_experiments_purge_exactly_those() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+
+    let request = ScopeRequest {
+        run_ids: ids(&["gone-run-2", "doomed-run-4a"]),
+        experiment_names: ids(&["doomed-3"]),
+        ..Default::default()
+    };
+    let report = purge(&mut conn, request, Mode::Delete, 100).unwrap();
+
+    assert_eq!(report.entities[&Entity::Run], 5);
+    assert_eq!(report.entities[&Entity::Experiment], 1);
+    let left = run_ids(&mut conn);
+    for kept in ["gone-run-1", "gone-run-undated", "doomed-run-4b", "doomed-run-4c"] {
+        assert!(left.contains(&kept.to_owned()), "{kept} was not named: {left:?}");
+    }
+    for gone in ["gone-run-2", "doomed-run-4a", "doomed-run-3a"] {
+        assert!(!left.contains(&gone.to_owned()), "{gone} was named: {left:?}");
+    }
+    let experiments: Vec<i32> = experiments::table
+        .select(experiments::experiment_id)
+        .order(experiments::experiment_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(experiments, [1, 2, 4]);
+}
+
+#[test]
+fn naming_a_live_or_missing_entity_deletes_nothing() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+    let before = snapshot(&mut conn);
+
+    let bad_requests = [
+        (
+            ScopeRequest { run_ids: ids(&["gone-run-1", "live-run-1a"]), ..Default::default() },
+            "run live-run-1a is not deleted",
+        ),
+        (ScopeRequest { run_ids: ids(&["nope"]), ..Default::default() }, "run nope does not exist"),
+        (
+            ScopeRequest { experiment_ids: ids(&["3", "1"]), ..Default::default() },
+            "experiment 1 (`live-1`) is not deleted",
+        ),
+        (
+            ScopeRequest { experiment_ids: ids(&["x"]), ..Default::default() },
+            "experiment id `x` is not a number",
+        ),
+        (
+            ScopeRequest { experiment_names: ids(&["live-2"]), ..Default::default() },
+            "experiment `live-2` is not deleted",
+        ),
+        (
+            ScopeRequest { experiment_names: ids(&["never"]), ..Default::default() },
+            "no experiment is named `never`",
+        ),
+    ];
+    for (request, message) in bad_requests {
+        let err = purge(&mut conn, request, Mode::Delete, 100).unwrap_err();
+        assert!(matches!(err, Error::InvalidScope(_)), "{err:?}");
+        assert!(err.to_string().contains(message), "{err} should say {message}");
+    }
+    assert_eq!(snapshot(&mut conn), before);
+}
+
+#[test]
+fn a_run_restored_during_the_purge_rolls_its_batch_back() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+    let request =
+        ScopeRequest { run_ids: ids(&["gone-run-1", "gone-run-2"]), ..Default::default() };
+    let (scope, _) = mlflow_janitor::scope::Scope::resolve(&mut conn, &request).unwrap();
+    // Another client restores a run after the scope was checked.
+    diesel::update(runs::table.filter(runs::run_uuid.eq("gone-run-2")))
+        .set(runs::lifecycle_stage.eq("active"))
+        .execute(&mut conn)
+        .unwrap();
+    let before = snapshot(&mut conn);
+
+    let mut report = mlflow_janitor::purge::Report::new("test".into(), "3.17.2", Mode::Delete);
+    let err =
+        mlflow_janitor::purge::run(&mut conn, &scope, Mode::Delete, 10, &mut report).unwrap_err();
+
+    assert!(err.to_string().contains("changed while being purged"), "{err}");
+    assert_eq!(
+        err.exit_code(),
+        std::process::ExitCode::from(mlflow_janitor::error::exit_code::PARTIAL)
+    );
+    assert_eq!(snapshot(&mut conn), before, "the batch must roll back whole");
+    let restored_metrics: i64 = metrics::table
+        .filter(metrics::run_uuid.eq("gone-run-2"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(restored_metrics, 3);
+}
+
+#[test]
+fn an_experiment_a_guardrail_uses_is_kept_and_reported() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+    diesel::sql_query(
+        "INSERT INTO guardrails (guardrail_id, name, scorer_id, scorer_version, stage, action, \
+                                 created_at, last_updated_at, workspace) \
+         VALUES ('g1', 'pii', 'scorer-3', 1, 'input', 'block', 0, 0, 'default')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+
+    let report = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 100).unwrap();
+    assert_eq!(report.blocked.len(), 1);
+    assert_eq!(report.blocked[0].experiment_id, 3);
+    let experiments: Vec<i32> = experiments::table
+        .select(experiments::experiment_id)
+        .order(experiments::experiment_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(experiments, [1, 2, 3]);
+    let left = run_ids(&mut conn);
+    assert_eq!(left.iter().filter(|r| r.starts_with("doomed-run-3")).count(), 3, "{left:?}");
+
+    let named = ScopeRequest { experiment_ids: ids(&["3"]), ..Default::default() };
+    let err = purge(&mut conn, named, Mode::Delete, 100).unwrap_err();
+    assert!(err.to_string().contains("guardrail"), "{err}");
+}
