@@ -2,6 +2,7 @@
 //! (`mlflow_janitor::test_store`), on the PostgreSQL server `MLFLOW_JANITOR_TEST_DATABASE_URL` names.
 
 mod cli;
+mod e2e;
 mod fixtures;
 mod purge;
 mod schema;

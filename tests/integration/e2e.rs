@@ -1,0 +1,94 @@
+//! End to end with the real MLflow 3.17.2 client: it seeds a store made from the committed
+//! snapshot, the binary purges it, and the client then reuses the deleted names and reads every
+//! live run back unchanged (tests/e2e/mlflow_store.py). The client's venv is made on first use
+//! under target/venvs (`.ci/run` makes it up front).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use mlflow_janitor::test_store::TestStore;
+
+const MLFLOW_VERSION: &str = "3.17.2";
+
+fn mlflow_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/venvs")
+        .join(format!("mlflow-{MLFLOW_VERSION}"));
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap();
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", &format!("mlflow=={MLFLOW_VERSION}"), "psycopg2-binary"])
+            .status()
+            .unwrap();
+        assert!(installed.success(), "pip install mlflow=={MLFLOW_VERSION} failed");
+    }
+    python
+}
+
+fn client(python: &Path, command: &str, uri: &str, state: &Path) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/mlflow_store.py");
+    Command::new(python).arg(script).args([command, uri]).arg(state).output().unwrap()
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Rows that point at a run, experiment, dataset or input that is gone (no foreign key says so).
+const ORPHANS: &[&str] = &[
+    "SELECT count(*) AS n FROM inputs i WHERE i.destination_type = 'RUN' \
+       AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_uuid = i.destination_id)",
+    "SELECT count(*) AS n FROM inputs i WHERE i.source_type = 'DATASET' \
+       AND NOT EXISTS (SELECT 1 FROM datasets d WHERE d.dataset_uuid = i.source_id)",
+    "SELECT count(*) AS n FROM inputs i WHERE i.source_type IN ('RUN_INPUT', 'RUN_OUTPUT') \
+       AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_uuid = i.source_id)",
+    "SELECT count(*) AS n FROM input_tags t \
+       WHERE NOT EXISTS (SELECT 1 FROM inputs i WHERE i.input_uuid = t.input_uuid)",
+    "SELECT count(*) AS n FROM entity_associations a WHERE a.destination_type = 'experiment' \
+       AND NOT EXISTS (SELECT 1 FROM experiments e WHERE e.experiment_id::text = a.destination_id)",
+    "SELECT count(*) AS n FROM entity_associations a WHERE 'trace' IN (a.source_type, a.destination_type) \
+       AND NOT EXISTS (SELECT 1 FROM trace_info t WHERE t.request_id IN (a.source_id, a.destination_id))",
+    "SELECT count(*) AS n FROM sql_trace_rollup_rebuild_queue q \
+       WHERE NOT EXISTS (SELECT 1 FROM experiments e WHERE e.experiment_id = q.experiment_id)",
+];
+
+#[test]
+fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged() {
+    let python = mlflow_python();
+    let store = TestStore::new().unwrap();
+    let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
+    let state = tempfile::tempdir().unwrap();
+
+    let seeded = client(&python, "seed", &uri, state.path());
+    assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
+
+    let purged = assert_cmd::Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .args(["purge", "--yes", "--output", "json", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(purged.status.success(), "purge failed: {}", String::from_utf8_lossy(&purged.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&purged.stdout).unwrap();
+    assert_eq!(report["entities"]["experiment"], 2, "{report}");
+    assert_eq!(report["entities"]["run"], 4, "{report}");
+
+    let mut conn = store.connect().unwrap();
+    for query in ORPHANS {
+        let orphans: Count = diesel::sql_query(*query).get_result(&mut conn).unwrap();
+        assert_eq!(orphans.n, 0, "orphan rows after the purge: {query}");
+    }
+
+    let verified = client(&python, "verify", &uri, state.path());
+    assert!(
+        verified.status.success(),
+        "verify failed:\n{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
