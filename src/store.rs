@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel::sql_types::Text;
 use url::Url;
 
@@ -21,7 +21,6 @@ pub enum DbConnection {
 /// The backend type of [`DbConnection`], for boxed queries.
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledDbConnection = PooledConnection<ConnectionManager<DbConnection>>;
 
 /// The schema revisions (alembic heads) whose tables the delete plan knows.
 pub const KNOWN_REVISIONS: &[(&str, &str)] = &[("dc11669786a5", "3.17.2")];
@@ -60,23 +59,6 @@ impl StoreUri {
     /// The database name, as the path of the URI gives it.
     pub fn database(&self) -> &str {
         self.given.path().trim_start_matches('/')
-    }
-
-    /// True for a host on this machine: loopback or a Unix socket (no host, or a path as host).
-    pub fn is_local(&self) -> bool {
-        let host_param = self.given.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v);
-        if let Some(host) = host_param {
-            return host.starts_with('/') || is_loopback(&host);
-        }
-        // URLs of non-special schemes keep IP hosts as text: compare the text.
-        match self.given.host_str() {
-            None | Some("") => true,
-            Some(host) => {
-                host.starts_with("%2F")
-                    || host.starts_with("%2f")
-                    || is_loopback(host.trim_start_matches('[').trim_end_matches(']'))
-            }
-        }
     }
 
     pub fn connection_url(&self) -> &str {
@@ -140,10 +122,6 @@ impl fmt::Debug for StoreUri {
 /// Server messages span lines (libpq adds hints on a tab-indented line): errors print on one.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Hides the password of a URI that may not even parse, for error messages.
@@ -229,7 +207,6 @@ mod tests {
                 "postgresql://u:p%40ss@db.example:6543/mlflow?sslmode=require&application_name=x"
             );
             assert_eq!(uri.database(), "mlflow");
-            assert!(!uri.is_local());
         }
     }
 
@@ -246,22 +223,5 @@ mod tests {
     fn rejects_a_uri_without_database() {
         let err = StoreUri::parse("postgresql://localhost").unwrap_err();
         assert!(err.to_string().contains("names no database"), "{err}");
-    }
-
-    #[test]
-    fn tells_local_from_remote() {
-        let local = [
-            "postgresql://127.0.0.1/m",
-            "postgresql://localhost:5432/m",
-            "postgresql://[::1]/m",
-            "postgresql:///m",
-            "postgresql:///m?host=/var/run/postgresql",
-        ];
-        for uri in local {
-            assert!(StoreUri::parse(uri).unwrap().is_local(), "{uri}");
-        }
-        for uri in ["postgresql://10.0.0.5/m", "postgresql:///m?host=db.internal"] {
-            assert!(!StoreUri::parse(uri).unwrap().is_local(), "{uri}");
-        }
     }
 }

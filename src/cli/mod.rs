@@ -1,6 +1,7 @@
 //! The command line: parses arguments, sets up logging, runs one command and turns its result
 //! into an exit code. Each command lives in its own file as `Opts` + `run`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,7 @@ pub fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     let result = match cli.command {

@@ -75,7 +75,9 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 
 pub fn run(opts: Opts) -> Result<()> {
     let uri = StoreUri::parse(&opts.backend_store_uri)?;
-    let mut conn = uri.establish()?;
+    // One connection does the whole job: batches run one after another.
+    let pool = uri.connect(1)?;
+    let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
     let mlflow_version = mlflow_janitor::preflight(&mut conn, &uri)?;
     let request = ScopeRequest {
         older_than: opts.older_than,
