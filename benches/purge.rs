@@ -505,29 +505,9 @@ fn print_batch_lines(stderr: &str) {
     println!("      janitor batches (from its log):");
     for line in lines {
         // The fmt layer prints `... INFO batch done entity="run" batch=1 ...`.
-        let line = strip_ansi(line);
-        let fields = line.split_once("batch done").map_or(&*line, |(_, rest)| rest.trim());
+        let fields = line.split_once("batch done").map_or(line, |(_, rest)| rest.trim());
         println!("        {fields}");
     }
-}
-
-/// The log without its colours (the fmt layer colours its fields even into a pipe).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            // CSI: ESC [ parameters final-byte (a letter).
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 struct SqlRun {
