@@ -52,6 +52,21 @@ pub enum Error {
     InvalidScope(String),
 
     #[error(
+        "{uri} already has {tables} tables: init makes a new store; to empty an MLflow store \
+         use `mlflow-janitor reset`"
+    )]
+    NotEmpty { uri: String, tables: i64 },
+
+    #[error(
+        "refusing to reset {uri}: it is not on this machine. Pass --allow-remote if it is a \
+         test store"
+    )]
+    RemoteStore { uri: String },
+
+    #[error("the embedded schema snapshot could not be loaded: {0}")]
+    Snapshot(String),
+
+    #[error(
         "refusing to delete without confirmation: pass --yes, or run on a terminal to be asked \
          (use --dry-run to see what would go)"
     )]
@@ -85,12 +100,15 @@ impl Error {
             Error::UnsupportedScheme { .. }
             | Error::InvalidUri { .. }
             | Error::InvalidScope(_)
+            | Error::NotEmpty { .. }
+            | Error::RemoteStore { .. }
             | Error::ConfirmationRequired => exit_code::USAGE,
             Error::Connect { .. }
             | Error::NotMlflow { .. }
             | Error::UnknownSchema { .. }
             | Error::UnknownReference { .. }
             | Error::Database(_)
+            | Error::Snapshot(_)
             | Error::Pool(_) => exit_code::STORE,
             Error::Declined => exit_code::NOT_CONFIRMED,
             Error::ConcurrentChange { .. } | Error::PartlyDone { .. } => exit_code::PARTIAL,

@@ -102,3 +102,19 @@ pub fn table_exists(conn: &mut DbConnection, table: &str) -> Result<bool> {
     .get_result(conn)?;
     Ok(row.exists)
 }
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+/// How many tables the store's schema holds.
+pub fn table_count(conn: &mut DbConnection) -> Result<i64> {
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS count FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+    )
+    .get_result(conn)?;
+    Ok(row.count)
+}

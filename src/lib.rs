@@ -6,6 +6,7 @@
 
 pub mod coverage;
 pub mod error;
+pub mod fresh_store;
 pub mod introspect;
 pub mod plan;
 pub mod purge;

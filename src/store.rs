@@ -22,8 +22,18 @@ pub enum DbConnection {
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub type DbPool = Pool<ConnectionManager<DbConnection>>;
 
-/// The schema revisions (alembic heads) whose tables the delete plan knows.
-pub const KNOWN_REVISIONS: &[(&str, &str)] = &[("dc11669786a5", "3.17.2")];
+/// An MLflow schema: the alembic revision its `mlflow db upgrade` leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownSchema {
+    pub mlflow: &'static str,
+    pub revision: &'static str,
+}
+
+/// The schemas whose tables the delete plan knows, oldest first.
+pub const KNOWN_SCHEMAS: &[KnownSchema] = &[LATEST];
+
+/// The newest schema: the one `init` creates and the mirror in `schema.rs` describes.
+pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };
 
 /// A backend store URI as `mlflow server --backend-store-uri` takes it, with the connection
 /// string the database driver needs.
@@ -59,6 +69,23 @@ impl StoreUri {
     /// The database name, as the path of the URI gives it.
     pub fn database(&self) -> &str {
         self.given.path().trim_start_matches('/')
+    }
+
+    /// True for a server on this machine: loopback, or a Unix socket (no host, or a path).
+    pub fn is_local(&self) -> bool {
+        let host_param = self.given.query_pairs().find(|(k, _)| k == "host").map(|(_, v)| v);
+        // URLs of non-special schemes keep IP hosts as text: compare the text.
+        let host = match (&host_param, self.given.host_str()) {
+            (Some(param), _) => param.as_ref(),
+            (None, Some(host)) => host,
+            (None, None) => return true,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.is_empty()
+            || host.starts_with('/')
+            || host.to_ascii_lowercase().starts_with("%2f")
+            || host == "localhost"
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     pub fn connection_url(&self) -> &str {
@@ -176,16 +203,16 @@ pub fn check_schema(conn: &mut DbConnection, uri: &StoreUri) -> Result<&'static 
             diesel::result::Error::NotFound => Error::NotMlflow { uri: uri.to_string() },
             e => e.into(),
         })?;
-    KNOWN_REVISIONS
+    KNOWN_SCHEMAS
         .iter()
-        .find(|(rev, _)| *rev == revision.version_num)
-        .map(|(_, mlflow)| *mlflow)
+        .find(|known| known.revision == revision.version_num)
+        .map(|known| known.mlflow)
         .ok_or_else(|| Error::UnknownSchema {
             uri: uri.to_string(),
             revision: revision.version_num,
-            known: KNOWN_REVISIONS
+            known: KNOWN_SCHEMAS
                 .iter()
-                .map(|(rev, mlflow)| format!("{rev} (MLflow {mlflow})"))
+                .map(|known| format!("{} (MLflow {})", known.revision, known.mlflow))
                 .collect::<Vec<_>>()
                 .join(", "),
         })
@@ -217,6 +244,26 @@ mod tests {
         let err = StoreUri::parse("mysql://me:secret@localhost/mlflow").unwrap_err();
         assert!(!err.to_string().contains("secret"), "{err}");
         assert!(err.to_string().contains("postgresql+psycopg2://"), "{err}");
+    }
+
+    #[test]
+    fn tells_local_from_remote() {
+        let local = [
+            "postgresql://127.0.0.1/m",
+            "postgresql://localhost:5432/m",
+            "postgresql://[::1]/m",
+            "postgresql:///m",
+            "postgresql:///m?host=/var/run/postgresql",
+            "postgresql://%2Fvar%2Frun%2Fpostgresql/m",
+        ];
+        for uri in local {
+            assert!(StoreUri::parse(uri).unwrap().is_local(), "{uri}");
+        }
+        for uri in
+            ["postgresql://10.0.0.5/m", "postgresql://db.internal/m", "postgresql:///m?host=db"]
+        {
+            assert!(!StoreUri::parse(uri).unwrap().is_local(), "{uri}");
+        }
     }
 
     #[test]

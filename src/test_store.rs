@@ -10,18 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::error::{Error, Result};
-use crate::store::{DbConnection, StoreUri};
+use crate::store::{DbConnection, DbPool, StoreUri, LATEST};
 
 pub const TEST_DATABASE_URL_VAR: &str = "MLFLOW_JANITOR_TEST_DATABASE_URL";
 const DEFAULT_SERVER: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
-
-/// The DDL and rows of a store made by `mlflow db upgrade` of the latest MLflow version known.
-pub const LATEST_SNAPSHOT: &str = include_str!("../schema/postgres/3.17.2.sql");
 
 /// A database with the MLflow schema that exists as long as this value.
 pub struct TestStore {
@@ -59,6 +55,11 @@ impl TestStore {
     pub fn connect(&self) -> Result<DbConnection> {
         self.uri.establish()
     }
+
+    /// A pool of connections to the store, as the janitor's commands use.
+    pub fn pool(&self) -> Result<DbPool> {
+        self.uri.connect(4)
+    }
 }
 
 impl Drop for TestStore {
@@ -95,8 +96,10 @@ struct Exists {
 }
 
 fn build_template(server: &StoreUri) -> Result<String> {
+    // A regenerated snapshot gets a template of its own.
     let mut hasher = std::hash::DefaultHasher::new();
-    LATEST_SNAPSHOT.hash(&mut hasher);
+    include_bytes!("../schema/postgres/3.17.2_dc11669786a5/up.sql").hash(&mut hasher);
+    LATEST.revision.hash(&mut hasher);
     let key = (hasher.finish() >> 1) as i64;
     let name = format!("mlflow_janitor_template_{key:x}");
     let mut admin = server.establish()?;
@@ -118,7 +121,7 @@ fn load_template(server: &StoreUri, admin: &mut DbConnection, name: &str) -> Res
     let scratch = format!("{name}_building");
     diesel::sql_query(format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")).execute(admin)?;
     diesel::sql_query(format!("CREATE DATABASE {scratch}")).execute(admin)?;
-    server.with_database(&scratch).establish()?.batch_execute(LATEST_SNAPSHOT)?;
+    crate::fresh_store::create_latest_schema(&mut server.with_database(&scratch).establish()?)?;
     // The loading session may linger a moment after its connection is dropped.
     for attempt in 0.. {
         match diesel::sql_query(format!("ALTER DATABASE {scratch} RENAME TO {name}")).execute(admin)

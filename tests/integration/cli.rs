@@ -19,10 +19,7 @@ fn janitor(uri: &str) -> Command {
 }
 
 fn seeded_store() -> (TestStore, String) {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (store, _) = fixtures::seeded_store();
     // The URI as MLflow spells it, with SQLAlchemy's driver suffix.
     let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
     (store, uri)

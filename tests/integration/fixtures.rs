@@ -4,6 +4,7 @@
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use mlflow_janitor::schema::*;
+use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::DbConnection;
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -463,4 +464,13 @@ pub fn deleted(conn: &mut DbConnection) {
     run(conn, 1, "gone-run-1", Some(Some(now_ms() - 60 * DAY_MS)));
     run(conn, 2, "gone-run-2", Some(Some(now_ms() - 10 * DAY_MS)));
     run(conn, 1, "gone-run-undated", Some(None));
+}
+
+/// A new store holding [`live`] and [`deleted`].
+pub fn seeded_store() -> (TestStore, DbConnection) {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    live(&mut conn);
+    deleted(&mut conn);
+    (store, conn)
 }

@@ -8,7 +8,7 @@ use mlflow_janitor::purge::Mode;
 use mlflow_janitor::schema::{experiments, metrics, runs};
 use mlflow_janitor::scope::ScopeRequest;
 use mlflow_janitor::test_store::TestStore;
-use mlflow_janitor::Error;
+use mlflow_janitor::{DbConnection, Error};
 
 use crate::fixtures;
 use crate::{purge, snapshot};
@@ -17,8 +17,16 @@ fn ids(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
 
-fn run_ids(conn: &mut mlflow_janitor::DbConnection) -> Vec<String> {
+fn run_ids(conn: &mut DbConnection) -> Vec<String> {
     runs::table.select(runs::run_uuid).order(runs::run_uuid).load(conn).unwrap()
+}
+
+fn experiment_ids(conn: &mut DbConnection) -> Vec<i32> {
+    experiments::table
+        .select(experiments::experiment_id)
+        .order(experiments::experiment_id)
+        .load(conn)
+        .unwrap()
 }
 
 #[test]
@@ -54,10 +62,7 @@ fn default_purge_leaves_exactly_the_live_store() {
 
 #[test]
 fn dry_run_counts_what_a_purge_deletes_and_changes_nothing() {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (_store, mut conn) = fixtures::seeded_store();
     let before = snapshot(&mut conn);
 
     let dry = purge(&mut conn, ScopeRequest::default(), Mode::DryRun, 3).unwrap();
@@ -70,10 +75,7 @@ fn dry_run_counts_what_a_purge_deletes_and_changes_nothing() {
 
 #[test]
 fn older_than_keeps_recent_deletions_and_takes_undated_runs() {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (_store, mut conn) = fixtures::seeded_store();
 
     let request =
         ScopeRequest { older_than: Some(Duration::from_secs(30 * 86_400)), ..Default::default() };
@@ -86,20 +88,12 @@ fn older_than_keeps_recent_deletions_and_takes_undated_runs() {
     assert!(!left.contains(&"gone-run-1".to_owned()), "60 days old: purged");
     assert!(left.contains(&"gone-run-2".to_owned()), "10 days old: kept");
     assert!(!left.contains(&"gone-run-undated".to_owned()), "no deletion time: purged");
-    let experiments: Vec<i32> = experiments::table
-        .select(experiments::experiment_id)
-        .order(experiments::experiment_id)
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(experiments, [1, 2, 4]);
+    assert_eq!(experiment_ids(&mut conn), [1, 2, 4]);
 }
 
 #[test]
 fn named_runs_and_experiments_purge_exactly_those() {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (_store, mut conn) = fixtures::seeded_store();
 
     let request = ScopeRequest {
         run_ids: ids(&["gone-run-2", "doomed-run-4a"]),
@@ -117,20 +111,12 @@ fn named_runs_and_experiments_purge_exactly_those() {
     for gone in ["gone-run-2", "doomed-run-4a", "doomed-run-3a"] {
         assert!(!left.contains(&gone.to_owned()), "{gone} was named: {left:?}");
     }
-    let experiments: Vec<i32> = experiments::table
-        .select(experiments::experiment_id)
-        .order(experiments::experiment_id)
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(experiments, [1, 2, 4]);
+    assert_eq!(experiment_ids(&mut conn), [1, 2, 4]);
 }
 
 #[test]
 fn naming_a_live_or_missing_entity_deletes_nothing() {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (_store, mut conn) = fixtures::seeded_store();
     let before = snapshot(&mut conn);
 
     let bad_requests = [
@@ -166,10 +152,7 @@ fn naming_a_live_or_missing_entity_deletes_nothing() {
 
 #[test]
 fn a_run_restored_during_the_purge_rolls_its_batch_back() {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (_store, mut conn) = fixtures::seeded_store();
     let request =
         ScopeRequest { run_ids: ids(&["gone-run-1", "gone-run-2"]), ..Default::default() };
     let (scope, _) = mlflow_janitor::scope::Scope::resolve(&mut conn, &request).unwrap();
@@ -200,10 +183,7 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back() {
 
 #[test]
 fn an_experiment_a_guardrail_uses_is_kept_and_reported() {
-    let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    fixtures::deleted(&mut conn);
+    let (_store, mut conn) = fixtures::seeded_store();
     diesel::sql_query(
         "INSERT INTO guardrails (guardrail_id, name, scorer_id, scorer_version, stage, action, \
                                  created_at, last_updated_at, workspace) \
@@ -215,12 +195,7 @@ fn an_experiment_a_guardrail_uses_is_kept_and_reported() {
     let report = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 100).unwrap();
     assert_eq!(report.blocked.len(), 1);
     assert_eq!(report.blocked[0].experiment_id, 3);
-    let experiments: Vec<i32> = experiments::table
-        .select(experiments::experiment_id)
-        .order(experiments::experiment_id)
-        .load(&mut conn)
-        .unwrap();
-    assert_eq!(experiments, [1, 2, 3]);
+    assert_eq!(experiment_ids(&mut conn), [1, 2, 3]);
     let left = run_ids(&mut conn);
     assert_eq!(left.iter().filter(|r| r.starts_with("doomed-run-3")).count(), 3, "{left:?}");
 
