@@ -67,8 +67,7 @@ pub enum Error {
     Snapshot(String),
 
     #[error(
-        "refusing to delete without confirmation: pass --yes, or run on a terminal to be asked \
-         (use --dry-run to see what would go)"
+        "refusing to delete without confirmation: pass --yes, or run on a terminal to be asked"
     )]
     ConfirmationRequired,
 

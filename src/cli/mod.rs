@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod init;
 mod purge;
+mod reset;
 
 #[derive(Debug, Parser)]
 #[command(name = "mlflow-janitor", version, about, max_term_width = 100)]
@@ -23,6 +25,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Purge(purge::Opts),
+    Init(init::Opts),
+    Reset(reset::Opts),
 }
 
 pub fn main() -> ExitCode {
@@ -38,6 +42,8 @@ pub fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Purge(opts) => purge::run(opts),
+        Command::Init(opts) => init::run(opts),
+        Command::Reset(opts) => reset::run(opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,5 +51,21 @@ pub fn main() -> ExitCode {
             eprintln!("error: {err}");
             err.exit_code()
         }
+    }
+}
+
+/// Asks a yes/no question on the terminal; without a terminal, refuses.
+fn confirm(question: &str) -> mlflow_janitor::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(mlflow_janitor::Error::ConfirmationRequired);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok();
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err(mlflow_janitor::Error::Declined),
     }
 }

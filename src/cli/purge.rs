@@ -1,6 +1,5 @@
 //! `mlflow-janitor purge`: plan, confirm, then delete in batches and report.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
@@ -100,22 +99,12 @@ pub fn run(opts: Opts) -> Result<()> {
     result
 }
 
-/// Asks on the terminal; without one, refuses.
+/// Asks on the terminal, naming what would go; without a terminal, refuses.
 fn confirm(uri: &StoreUri, scope: &Scope, conn: &mut mlflow_janitor::DbConnection) -> Result<()> {
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(Error::ConfirmationRequired);
-    }
     let counts = scope.count(conn)?;
     let what: Vec<String> =
         counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
-    eprint!("Permanently delete {} from {uri}? [y/N] ", what.join(", "));
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).ok();
-    match answer.trim() {
-        "y" | "Y" | "yes" => Ok(()),
-        _ => Err(Error::Declined),
-    }
+    super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))
 }
 
 fn print_report(report: &Report, output: Output) -> Result<()> {

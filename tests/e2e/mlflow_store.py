@@ -2,17 +2,26 @@
 
 Driven by the Rust end-to-end tests, with the real MLflow client:
 
-    python mlflow_store.py seed   <STORE_URI> <STATE_DIR>
-    python mlflow_store.py verify <STORE_URI> <STATE_DIR>
+    python mlflow_store.py seed            <STORE_URI> <STATE_DIR>
+    python mlflow_store.py verify          <STORE_URI> <STATE_DIR>
+    python mlflow_store.py seed-every-kind <STORE_URI> <STATE_DIR>
+    python mlflow_store.py check-fresh     <STORE_URI> <STATE_DIR>
 
 `seed` expects an empty, upgraded store. It logs live and doomed data, deletes
 the doomed part, and writes STATE_DIR/expected.json: what must be gone and a
 canonical snapshot of everything that must survive. `verify` runs after the
 purge and exits non-zero, naming each failed check, unless the deleted data is
 gone, the live data is unchanged and the store still takes new writes.
+
+`seed-every-kind` does what `seed` does, then adds one of each registry kind
+(registered model, model versions, version tag, alias, prompt, webhook), so a
+`reset` has every kind of row to empty. `check-fresh` runs after a reset and
+exits non-zero unless the store looks just created: only experiment 0
+`Default`, no registry data, and the next experiment gets id 1.
 """
 
 import json
+import os
 import sys
 import time
 import uuid
@@ -24,6 +33,7 @@ import pandas as pd
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
+from mlflow.entities.webhook import WebhookEntity, WebhookEvent
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
@@ -154,6 +164,87 @@ def seed_store(state_dir):
     print(
         f"seeded: {len(expected['live_runs'])} live runs, {len(deleted_runs)} deleted runs, "
         f"{len(expected['live_traces'])} live traces, {len(expected['live_models'])} live models"
+    )
+
+
+# ------------------------------------------------------- seeding every kind
+
+REGISTERED_MODEL = "every-kind-model"
+PROMPT = "every-kind-prompt"
+WEBHOOK = "every-kind-hook"
+# Port 9 (discard): nothing listens, and a reset test must never call out anyway.
+WEBHOOK_URL = "http://127.0.0.1:9/hook"
+
+
+def model_source(state_dir, version):
+    """A model-version source under STATE_DIR, so nothing lands in the cwd."""
+    path = Path(state_dir) / "registry" / f"v{version}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve().as_uri()
+
+
+def live_a_origins(client):
+    """A live run and the logged model of live-a, as model-version origins."""
+    experiment_id = client.get_experiment_by_name("live-a").experiment_id
+    run = client.search_runs([experiment_id], max_results=1)[0]
+    model = client.search_logged_models(experiment_ids=[experiment_id], max_results=1)[0]
+    return run.info.run_id, model.model_id
+
+
+def seed_registered_model(client, state_dir):
+    """A registered model with two versions, a version tag and an alias."""
+    run_id, model_id = live_a_origins(client)
+    client.create_registered_model(REGISTERED_MODEL, tags={"kind": "e2e"})
+    # Version 1 comes from a logged model, version 2 from a run's artifact.
+    client.create_model_version(
+        REGISTERED_MODEL, model_source(state_dir, 1), model_id=model_id
+    )
+    client.create_model_version(
+        REGISTERED_MODEL, model_source(state_dir, 2), run_id=run_id
+    )
+    client.set_model_version_tag(REGISTERED_MODEL, "2", "stage", "candidate")
+    client.set_registered_model_alias(REGISTERED_MODEL, "champion", "1")
+
+
+def seed_prompt():
+    """A prompt (a registered model tagged as prompt, with one version)."""
+    mlflow.genai.register_prompt(
+        name=PROMPT, template="Answer {{question}} briefly.", commit_message="seeded"
+    )
+
+
+def seed_webhook(client):
+    """An active webhook on one event for each of the models and prompts."""
+    # MLflow 3.17.2 accepts only https URLs to public hosts by default; this
+    # process may register an unreachable loopback URL instead.
+    os.environ["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] = "http,https"
+    os.environ["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] = "true"
+    client.create_webhook(
+        name=WEBHOOK,
+        url=WEBHOOK_URL,
+        events=[
+            WebhookEvent(WebhookEntity.MODEL_VERSION, "created"),
+            WebhookEvent(WebhookEntity.PROMPT_VERSION, "created"),
+        ],
+        description="seeded by mlflow_store.py; never reachable",
+    )
+
+
+def seed_every_kind(state_dir):
+    # Jobs are skipped: MLflow 3.17.2 creates them only server-side
+    # (mlflow.server.jobs.submit_job needs a job-running server), no client API.
+    seed_store(state_dir)
+    client = MlflowClient()
+    seed_registered_model(client, state_dir)
+    seed_prompt()
+    seed_webhook(client)
+    models = client.search_registered_models()
+    versions = client.search_model_versions(f"name = '{REGISTERED_MODEL}'")
+    prompts = mlflow.genai.search_prompts()
+    webhooks = client.list_webhooks()
+    print(
+        f"seeded every kind: {len(models)} registered models, {len(versions)} model versions, "
+        f"1 model-version tag, 1 alias, {len(prompts)} prompts, {len(webhooks)} webhooks, 0 jobs"
     )
 
 
@@ -308,6 +399,11 @@ def verify_store(state_dir):
         ("live data unchanged", lambda: check_live_unchanged(expected)),
         ("store still writable", lambda: check_store_writable(state_dir)),
     ]
+    return run_checks("verify", checks)
+
+
+def run_checks(command, checks):
+    """Runs (label, check) pairs in order, prints each outcome; returns the failures."""
     failed = 0
     for label, check in checks:
         try:
@@ -317,23 +413,78 @@ def verify_store(state_dir):
         print(f"{'FAIL' if problem else 'ok  '} {label}" + (f": {problem}" if problem else ""))
         failed += bool(problem)
     summary = f"{failed} of {len(checks)} checks failed" if failed else "all checks passed"
-    print(f"verify: {summary}")
+    print(f"{command}: {summary}")
     return failed
 
 
+# ------------------------------------------------------- checking a reset
+
+
+def check_only_default():
+    """search_experiments(ALL) is exactly experiment 0 `Default`."""
+    experiments = MlflowClient().search_experiments(view_type=ViewType.ALL)
+    found = [(e.experiment_id, e.name, e.lifecycle_stage) for e in experiments]
+    if found != [("0", "Default", "active")]:
+        return f"expected only ('0', 'Default', 'active'), found {found}"
+    return None
+
+
+def check_registry_empty():
+    """No registered models, prompts or webhooks are left."""
+    client = MlflowClient()
+    left = {
+        "registered models": [m.name for m in client.search_registered_models()],
+        "prompts": [p.name for p in mlflow.genai.search_prompts()],
+        "webhooks": [w.name for w in client.list_webhooks()],
+    }
+    leftovers = {kind: names for kind, names in left.items() if names}
+    return f"left over: {leftovers}" if leftovers else None
+
+
+def check_next_experiment_id(state_dir):
+    """The id sequence restarted: a new experiment gets id 1 and takes a metric."""
+    experiment_id = create_experiment(f"fresh-{uuid.uuid4().hex[:8]}", state_dir)
+    if experiment_id != "1":
+        return f"new experiment got id {experiment_id!r}, expected '1'"
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_metric("fresh", 1.0, step=0)
+    history = MlflowClient().get_metric_history(run.info.run_id, "fresh")
+    if [(m.value, m.step) for m in history] != [(1.0, 0)]:
+        return f"metric read back as {history}"
+    return None
+
+
+def check_fresh_store(state_dir):
+    # Order matters: the last check writes, so the read-only ones go first.
+    checks = [
+        ("only experiment 0 Default", check_only_default),
+        ("registry is empty", check_registry_empty),
+        ("next experiment is id 1 and writable", lambda: check_next_experiment_id(state_dir)),
+    ]
+    return run_checks("check-fresh", checks)
+
+
+# Each command returns how many checks failed (seeding returns None: nothing to check).
+COMMANDS = {
+    "seed": seed_store,
+    "verify": verify_store,
+    "seed-every-kind": seed_every_kind,
+    "check-fresh": check_fresh_store,
+}
+
+
 def main(argv):
-    if len(argv) != 4 or argv[1] not in ("seed", "verify"):
+    if len(argv) != 4 or argv[1] not in COMMANDS:
         print(__doc__, file=sys.stderr)
         return 2
     command, uri, state_dir = argv[1:]
     mlflow.set_tracking_uri(uri)
+    # Prompts and webhooks live in the model registry: pin it to this store too,
+    # whatever MLFLOW_REGISTRY_URI says.
+    mlflow.set_registry_uri(uri)
     Path(state_dir).mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    if command == "seed":
-        seed_store(state_dir)
-        failed = 0
-    else:
-        failed = verify_store(state_dir)
+    failed = COMMANDS[command](state_dir) or 0
     print(f"{command} took {time.monotonic() - started:.1f}s")
     return 1 if failed else 0
 

@@ -10,6 +10,8 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use mlflow_janitor::test_store::TestStore;
 
+use crate::SiblingDatabase;
+
 const MLFLOW_VERSION: &str = "3.17.2";
 
 fn mlflow_python() -> PathBuf {
@@ -91,4 +93,71 @@ fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged() {
         String::from_utf8_lossy(&verified.stdout),
         String::from_utf8_lossy(&verified.stderr)
     );
+}
+
+#[derive(QueryableByName, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct SchemaItem {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    definition: String,
+}
+
+/// The schema as the catalog describes it: tables and columns (type, length, nullability,
+/// default), primary, unique and foreign keys with their rules, indexes, sequences, triggers.
+/// CHECK constraints are compared by name only: pg_dump prints `col IN (...)` back in another
+/// (equivalent) text.
+fn schema_of(conn: &mut mlflow_janitor::DbConnection) -> Vec<SchemaItem> {
+    diesel::sql_query(
+        "SELECT 'column' AS kind, table_name || '.' || column_name AS name, \
+                concat_ws(' ', data_type, character_maximum_length, is_nullable, column_default) AS definition \
+           FROM information_schema.columns WHERE table_schema = 'public' \
+         UNION ALL \
+         SELECT 'constraint', conrelid::regclass::text || '.' || conname, \
+                CASE WHEN contype = 'c' THEN 'CHECK' ELSE pg_get_constraintdef(oid) END \
+           FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+         UNION ALL \
+         SELECT 'index', tablename || '.' || indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' \
+         UNION ALL \
+         SELECT 'sequence', sequencename, concat_ws(' ', data_type, start_value, increment_by) \
+           FROM pg_sequences WHERE schemaname = 'public' \
+         UNION ALL \
+         SELECT 'trigger', tgrelid::regclass::text || '.' || tgname, pg_get_triggerdef(oid) \
+           FROM pg_trigger WHERE NOT tgisinternal \
+         ORDER BY 1, 2, 3",
+    )
+    .load(conn)
+    .unwrap()
+}
+
+#[test]
+fn init_makes_the_schema_mlflow_db_upgrade_makes() {
+    let python = mlflow_python();
+    let store = TestStore::new().unwrap();
+    let server = store.uri();
+    let by_mlflow = server.with_database(&format!("{}_upgrade", server.database()));
+    let by_janitor = server.with_database(&format!("{}_init", server.database()));
+    let _dropped = [SiblingDatabase(by_mlflow.clone()), SiblingDatabase(by_janitor.clone())];
+    diesel::sql_query(format!("CREATE DATABASE {}", by_mlflow.database()))
+        .execute(&mut server.establish().unwrap())
+        .unwrap();
+    let upgraded = Command::new(python.with_file_name("mlflow"))
+        .args(["db", "upgrade", by_mlflow.connection_url()])
+        .output()
+        .unwrap();
+    assert!(upgraded.status.success(), "{}", String::from_utf8_lossy(&upgraded.stderr));
+    assert_cmd::Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .args(["init", "--backend-store-uri", by_janitor.connection_url()])
+        .assert()
+        .code(0);
+
+    let expected = schema_of(&mut by_mlflow.establish().unwrap());
+    let made = schema_of(&mut by_janitor.establish().unwrap());
+    assert!(expected.len() > 500, "{} schema items", expected.len());
+    let missing: Vec<_> = expected.iter().filter(|item| !made.contains(item)).collect();
+    let extra: Vec<_> = made.iter().filter(|item| !expected.contains(item)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing: {missing:#?}\nextra: {extra:#?}");
 }

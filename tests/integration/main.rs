@@ -4,6 +4,7 @@
 mod cli;
 mod e2e;
 mod fixtures;
+mod fresh_store;
 mod purge;
 mod schema;
 
@@ -61,4 +62,16 @@ pub fn purge(
     report.blocked = blocked;
     mlflow_janitor::purge::run(conn, &scope, mode, batch_size, &mut report)?;
     Ok(report)
+}
+
+/// A database made beside a test store, dropped with it.
+pub struct SiblingDatabase(pub mlflow_janitor::StoreUri);
+
+impl Drop for SiblingDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = self.0.with_database("postgres").establish() {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0.database());
+            let _ = diesel::sql_query(drop).execute(&mut admin);
+        }
+    }
 }

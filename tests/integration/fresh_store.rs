@@ -1,0 +1,150 @@
+//! `init` and `reset`: a store as fresh as `mlflow db upgrade` and MLflow's first connection
+//! leave it, and refusals that touch nothing.
+
+use assert_cmd::Command;
+use diesel::prelude::*;
+use mlflow_janitor::error::exit_code;
+use mlflow_janitor::schema::{alembic_version, experiments, workspaces};
+use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::{fresh_store, DbConnection};
+use predicates::prelude::*;
+
+use crate::{fixtures, snapshot, SiblingDatabase};
+
+fn janitor(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
+    cmd.env_remove("MLFLOW_BACKEND_STORE_URI").args(args);
+    cmd
+}
+
+/// Every table but these three is empty, and these hold what a fresh store holds.
+fn assert_fresh(conn: &mut DbConnection) {
+    for (table, rows) in snapshot(conn) {
+        match table.as_str() {
+            "alembic_version" | "workspaces" | "experiments" => {}
+            _ => assert_eq!(rows, "", "{table} is not empty"),
+        }
+    }
+    let revisions: Vec<String> =
+        alembic_version::table.select(alembic_version::version_num).load(conn).unwrap();
+    assert_eq!(revisions, ["dc11669786a5"]);
+    let names: Vec<(String, Option<String>)> =
+        workspaces::table.select((workspaces::name, workspaces::description)).load(conn).unwrap();
+    assert_eq!(
+        names,
+        [("default".to_owned(), Some("Default workspace for legacy resources".to_owned()))]
+    );
+    let experiments: Vec<(i32, String, Option<String>)> = experiments::table
+        .select((experiments::experiment_id, experiments::name, experiments::lifecycle_stage))
+        .load(conn)
+        .unwrap();
+    assert_eq!(experiments, [(0, "Default".to_owned(), Some("active".to_owned()))]);
+}
+
+/// The id the next experiment gets, as MLflow's client would see it.
+fn next_experiment_id(conn: &mut DbConnection) -> i32 {
+    diesel::insert_into(experiments::table)
+        .values((experiments::name.eq("next"), experiments::workspace.eq("default")))
+        .execute(conn)
+        .unwrap();
+    experiments::table
+        .select(experiments::experiment_id)
+        .filter(experiments::name.eq("next"))
+        .first(conn)
+        .unwrap()
+}
+
+#[test]
+fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one() {
+    let (_store, mut conn) = fixtures::seeded_store();
+    diesel::insert_into(workspaces::table)
+        .values((workspaces::name.eq("team-a"), workspaces::description.eq("another")))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("SELECT setval('experiments_experiment_id_seq', 41)")
+        .execute(&mut conn)
+        .unwrap();
+
+    let report = fresh_store::reset(&mut conn).unwrap();
+
+    assert!(report.tables_emptied > 30, "{report:?}");
+    assert_fresh(&mut conn);
+    assert_eq!(next_experiment_id(&mut conn), 1);
+}
+
+#[test]
+fn reset_keeps_the_default_experiments_artifact_location() {
+    let store = TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::experiment(&mut conn, 0, "Default", None);
+    fresh_store::reset(&mut conn).unwrap();
+    let location: Option<String> =
+        experiments::table.select(experiments::artifact_location).first(&mut conn).unwrap();
+    assert_eq!(location.as_deref(), Some("/mlruns/0"));
+}
+
+#[test]
+fn init_creates_the_database_and_refuses_one_with_tables() {
+    let store = TestStore::new().unwrap();
+    let fresh = store.uri().with_database(&format!("{}_init", store.uri().database()));
+    let _dropped = SiblingDatabase(fresh.clone());
+    janitor(&[
+        "init",
+        "--backend-store-uri",
+        fresh.connection_url(),
+        "--default-artifact-root",
+        "s3://bucket/mlruns/",
+    ])
+    .assert()
+    .code(0)
+    .stderr(predicate::str::contains("(new database)"));
+    let mut conn = fresh.establish().unwrap();
+    assert_fresh(&mut conn);
+    let location: Option<String> =
+        experiments::table.select(experiments::artifact_location).first(&mut conn).unwrap();
+    assert_eq!(location.as_deref(), Some("s3://bucket/mlruns/0"));
+    assert_eq!(next_experiment_id(&mut conn), 1);
+    let before = snapshot(&mut conn);
+
+    janitor(&["init", "--backend-store-uri", fresh.connection_url()])
+        .assert()
+        .code(i32::from(exit_code::USAGE))
+        .stderr(predicate::str::contains("already has 65 tables"));
+    assert_eq!(snapshot(&mut conn), before);
+}
+
+#[test]
+fn reset_refuses_what_it_should_not_touch() {
+    let (store, mut conn) = fixtures::seeded_store();
+    let uri = store.uri().connection_url().to_owned();
+    let before = snapshot(&mut conn);
+    let remote = uri.replace("127.0.0.1", "10.255.0.1");
+    let cases: [(&[&str], &str, u8, &str); 2] = [
+        (&[], &uri, exit_code::USAGE, "pass --yes"),
+        (&["--yes"], &remote, exit_code::USAGE, "Pass --allow-remote"),
+    ];
+    for (args, uri, code, message) in cases {
+        janitor(&["reset", "--backend-store-uri", uri])
+            .args(args)
+            .assert()
+            .code(i32::from(code))
+            .stderr(predicate::str::contains(message));
+    }
+    assert_eq!(snapshot(&mut conn), before);
+
+    for (change, message) in [
+        (
+            "UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'",
+            "schema revision `f4a9b2c7d1e6`",
+        ),
+        ("DROP TABLE alembic_version", "is not an MLflow store"),
+    ] {
+        diesel::sql_query(change).execute(&mut conn).unwrap();
+        let before = snapshot(&mut conn);
+        janitor(&["reset", "--yes", "--backend-store-uri", &uri])
+            .assert()
+            .code(i32::from(exit_code::STORE))
+            .stderr(predicate::str::contains(message));
+        assert_eq!(snapshot(&mut conn), before, "{change}");
+    }
+}
