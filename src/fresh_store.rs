@@ -94,15 +94,7 @@ fn create_database_if_missing(uri: &StoreUri) -> Result<bool> {
 /// What `reset` did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ResetReport {
-    /// Tables that held rows and were emptied.
-    pub tables_emptied: usize,
     pub duration_ms: u64,
-}
-
-#[derive(QueryableByName)]
-struct TableName {
-    #[diesel(sql_type = Text)]
-    name: String,
 }
 
 #[derive(QueryableByName)]
@@ -115,41 +107,16 @@ struct ArtifactLocation {
 /// restarts the id sequences (the next experiment gets id 1) and restores experiment 0
 /// `Default` with its artifact location. The caller checks first that this is an MLflow store
 /// of a known revision ([`crate::store::check_schema`]). One transaction: all or nothing.
-///
-/// Test stores are small and mostly empty: a DELETE of the tables that hold rows, children
-/// first, is much faster than a TRUNCATE of all of them (which makes new files for each).
 pub fn reset(conn: &mut DbConnection) -> Result<ResetReport> {
     let started = Instant::now();
     conn.transaction(|conn| {
-        let tables = tables_children_first(conn)?;
-        let holding_rows: Vec<String> = diesel::sql_query(
-            tables
-                .iter()
-                .map(|t| format!("SELECT '{t}'::text AS name WHERE EXISTS (SELECT 1 FROM \"{t}\")"))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL "),
-        )
-        .load::<TableName>(conn)?
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
         // Experiment 0 comes back where MLflow's client first put it.
         let default_location =
             diesel::sql_query("SELECT artifact_location FROM experiments WHERE experiment_id = 0")
                 .get_result::<ArtifactLocation>(conn)
                 .optional()?
                 .and_then(|row| row.artifact_location);
-        let mut statements: Vec<String> = tables
-            .iter()
-            .filter(|t| holding_rows.contains(t))
-            .map(|t| format!("DELETE FROM \"{t}\""))
-            .collect();
-        statements.push(
-            "SELECT setval(c.oid, 1, false) FROM pg_class c \
-             WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace"
-                .into(),
-        );
-        conn.batch_execute(&statements.join("; "))?;
+        conn.batch_execute(EMPTY_ALL_TABLES)?;
         diesel::delete(workspaces::table.filter(workspaces::name.ne(DEFAULT_WORKSPACE)))
             .execute(conn)?;
         let default_workspaces: i64 = workspaces::table.count().get_result(conn)?;
@@ -164,43 +131,41 @@ pub fn reset(conn: &mut DbConnection) -> Result<ResetReport> {
         let location = default_location
             .unwrap_or_else(|| default_experiment_location(&default_artifact_root()));
         insert_default_experiment(conn, &location)?;
-        Ok(ResetReport {
-            tables_emptied: holding_rows.len(),
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
+        Ok(ResetReport { duration_ms: started.elapsed().as_millis() as u64 })
     })
 }
 
-/// The store's tables but `alembic_version` and `workspaces` (whose `default` row stays),
-/// ordered so that every table comes before the tables it references.
-fn tables_children_first(conn: &mut DbConnection) -> Result<Vec<String>> {
-    let mut left: Vec<String> = diesel::sql_query(
-        "SELECT tablename::text AS name FROM pg_tables \
-         WHERE schemaname = current_schema() \
-           AND tablename NOT IN ('alembic_version', 'workspaces') \
-         ORDER BY 1",
-    )
-    .load::<TableName>(conn)?
-    .into_iter()
-    .map(|t| t.name)
-    .collect();
-    let keys = crate::introspect::foreign_keys(conn)?;
-    let mut ordered = Vec::with_capacity(left.len());
-    while !left.is_empty() {
-        // A table no remaining table references can go now.
-        let (free, referenced): (Vec<String>, Vec<String>) = left.into_iter().partition(|t| {
-            !keys.iter().any(|fk| &fk.parent == t && fk.table != *t && !ordered.contains(&fk.table))
-        });
-        if free.is_empty() {
-            // A cycle (MLflow has none): its DELETEs will say which key stops them.
-            ordered.extend(referenced);
-            break;
-        }
-        ordered.extend(free);
-        left = referenced;
-    }
-    Ok(ordered)
-}
+/// Deletes every row of every table but `alembic_version` and `workspaces`, children before
+/// parents, in one round trip, and restarts every sequence. A table's place is the longest
+/// chain of tables referencing it: those with none go first. Test stores are small and mostly
+/// empty, so a DELETE beats TRUNCATE, which makes new files for every table and index.
+const EMPTY_ALL_TABLES: &str = "
+-- A test store's reset need not wait for its WAL to reach the disk: a crash right after can
+-- lose the reset, never corrupt the store. It saves the commit's fsync, a third of the time.
+SET LOCAL synchronous_commit = off;
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN
+        WITH RECURSIVE fk AS (
+            SELECT conrelid AS child, confrelid AS parent FROM pg_constraint
+            WHERE contype = 'f' AND connamespace = current_schema()::regnamespace
+              AND conrelid <> confrelid
+        ), chain (tbl, depth) AS (
+            SELECT oid, 0 FROM pg_class
+            WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')
+              AND relname NOT IN ('alembic_version', 'workspaces')
+            UNION ALL
+            SELECT fk.parent, chain.depth + 1 FROM chain JOIN fk ON fk.child = chain.tbl
+        )
+        SELECT tbl::regclass FROM chain GROUP BY tbl ORDER BY max(depth), tbl
+    LOOP
+        EXECUTE format('DELETE FROM %s', t);
+    END LOOP;
+    PERFORM setval(c.oid, 1, false) FROM pg_class c
+    WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace;
+END $$";
 
 /// The artifact root of MLflow's client when no server gives one: `<cwd>/mlruns`.
 pub fn default_artifact_root() -> String {

@@ -94,12 +94,11 @@ struct Exists {
 }
 
 pub fn table_exists(conn: &mut DbConnection, table: &str) -> Result<bool> {
-    let row: Exists = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
-                        WHERE table_schema = current_schema() AND table_name = $1) AS exists",
-    )
-    .bind::<Text, _>(table)
-    .get_result(conn)?;
+    // to_regclass looks in the search path, as the purge's queries will; the catalog views of
+    // information_schema cost milliseconds more.
+    let row: Exists = diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS exists")
+        .bind::<Text, _>(table)
+        .get_result(conn)?;
     Ok(row.exists)
 }
 

@@ -42,10 +42,6 @@ pub fn run(opts: Opts) -> Result<()> {
         confirm(&format!("Empty every table of {uri}?"))?;
     }
     let report = fresh_store::reset(&mut conn)?;
-    tracing::info!(
-        tables_emptied = report.tables_emptied,
-        duration_ms = report.duration_ms,
-        "store reset"
-    );
+    tracing::info!(duration_ms = report.duration_ms, "store reset");
     Ok(())
 }

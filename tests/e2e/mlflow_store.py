@@ -195,13 +195,9 @@ def seed_registered_model(client, state_dir):
     """A registered model with two versions, a version tag and an alias."""
     run_id, model_id = live_a_origins(client)
     client.create_registered_model(REGISTERED_MODEL, tags={"kind": "e2e"})
-    # Version 1 comes from a logged model, version 2 from a run's artifact.
-    client.create_model_version(
-        REGISTERED_MODEL, model_source(state_dir, 1), model_id=model_id
-    )
-    client.create_model_version(
-        REGISTERED_MODEL, model_source(state_dir, 2), run_id=run_id
-    )
+    # Version 1 is linked to a logged model, version 2 to a run: both origins occur.
+    client.create_model_version(REGISTERED_MODEL, model_source(state_dir, 1), model_id=model_id)
+    client.create_model_version(REGISTERED_MODEL, model_source(state_dir, 2), run_id=run_id)
     client.set_model_version_tag(REGISTERED_MODEL, "2", "stage", "candidate")
     client.set_registered_model_alias(REGISTERED_MODEL, "champion", "1")
 

@@ -65,9 +65,8 @@ fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one() {
         .execute(&mut conn)
         .unwrap();
 
-    let report = fresh_store::reset(&mut conn).unwrap();
+    fresh_store::reset(&mut conn).unwrap();
 
-    assert!(report.tables_emptied > 30, "{report:?}");
     assert_fresh(&mut conn);
     assert_eq!(next_experiment_id(&mut conn), 1);
 }

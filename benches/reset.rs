@@ -1,0 +1,118 @@
+//! `cargo bench --bench reset`: what a test suite pays for a clean MLflow store.
+//!
+//! Side by side, in one run:
+//! - `mlflow-janitor reset --yes` (release binary, timed from spawn to exit) on a store reseeded
+//!   before each of 20 resets with a few hundred rows;
+//! - the usual way: DROP DATABASE, CREATE DATABASE and `mlflow db upgrade` of MLflow 3.17.2
+//!   (from the venv the test suite makes under target/venvs), 5 times.
+//!
+//! Prints both medians and their ratio. Target: the reset's median at most 50 ms.
+
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use mlflow_janitor::test_store::TestStore;
+
+const RESETS: usize = 20;
+const UPGRADES: usize = 5;
+const TARGET_MS: f64 = 50.0;
+
+/// A small store: 5 experiments (one soft-deleted), 20 runs with 10 metrics, 2 params and 2
+/// tags each, latest metrics and experiment tags: 325 rows.
+const SEED: &str = "
+INSERT INTO experiments (name, workspace, lifecycle_stage, artifact_location)
+    SELECT 'exp-' || e, 'default', CASE WHEN e = 5 THEN 'deleted' ELSE 'active' END, '/mlruns/' || e
+    FROM generate_series(1, 5) e;
+INSERT INTO experiment_tags (key, value, experiment_id) SELECT 'team', 'a', experiment_id FROM experiments;
+INSERT INTO runs (run_uuid, experiment_id, lifecycle_stage, status)
+    SELECT md5(r::text), (SELECT min(experiment_id) FROM experiments) + r % 5, 'active', 'FINISHED'
+    FROM generate_series(1, 20) r;
+INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)
+    SELECT 'loss', s, s, run_uuid, s, false FROM runs, generate_series(1, 10) s;
+INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid)
+    SELECT 'loss', 10, 10, 10, false, run_uuid FROM runs;
+INSERT INTO params (key, value, run_uuid) SELECT 'p' || p, 'v', run_uuid FROM runs, generate_series(1, 2) p;
+INSERT INTO tags (key, value, run_uuid) SELECT 't' || t, 'v', run_uuid FROM runs, generate_series(1, 2) t;
+";
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() -> ExitCode {
+    let store = TestStore::new().expect("a test store (is PostgreSQL up?)");
+    let uri = store.uri().connection_url().to_owned();
+    let janitor = env!("CARGO_BIN_EXE_mlflow-janitor");
+
+    let mut resets = Vec::with_capacity(RESETS);
+    for _ in 0..RESETS {
+        store.connect().unwrap().batch_execute(SEED).expect("seed");
+        let started = Instant::now();
+        let status = Command::new(janitor)
+            .args(["reset", "--quiet", "--yes", "--backend-store-uri", &uri])
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        resets.push(started.elapsed());
+        assert!(status.success(), "reset failed");
+    }
+    let reset = median(resets.clone());
+    println!(
+        "mlflow-janitor reset:               median {:7.1} ms of {RESETS} (min {:.1}, max {:.1})",
+        ms(reset),
+        ms(*resets.iter().min().unwrap()),
+        ms(*resets.iter().max().unwrap())
+    );
+
+    let mlflow =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venvs/mlflow-3.17.2/bin/mlflow");
+    if !mlflow.exists() {
+        println!(
+            "DROP + mlflow db upgrade:           skipped: no {} (cargo test makes it)",
+            mlflow.display()
+        );
+    } else {
+        let database = store.uri().with_database(&format!("{}_upgrade", store.uri().database()));
+        let mut admin = store.uri().with_database("postgres").establish().unwrap();
+        let mut upgrades = Vec::with_capacity(UPGRADES);
+        for _ in 0..UPGRADES {
+            let started = Instant::now();
+            let recreate = format!(
+                "DROP DATABASE IF EXISTS {0} WITH (FORCE); CREATE DATABASE {0}",
+                database.database()
+            );
+            for statement in recreate.split("; ") {
+                diesel::sql_query(statement).execute(&mut admin).unwrap();
+            }
+            let status = Command::new(&mlflow)
+                .args(["db", "upgrade", database.connection_url()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            upgrades.push(started.elapsed());
+            assert!(status.success(), "mlflow db upgrade failed");
+        }
+        diesel::sql_query(format!("DROP DATABASE {} WITH (FORCE)", database.database()))
+            .execute(&mut admin)
+            .unwrap();
+        let upgrade = median(upgrades);
+        println!("DROP + CREATE + mlflow db upgrade:  median {:7.1} ms of {UPGRADES}", ms(upgrade));
+        println!("ratio: reset is {:.0}x faster", upgrade.as_secs_f64() / reset.as_secs_f64());
+    }
+    let met = ms(reset) <= TARGET_MS;
+    println!("target: reset median <= {TARGET_MS} ms: {}", if met { "met" } else { "NOT met" });
+    if met {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
