@@ -1,3 +1,9 @@
+"""The pytest fixture of the README, and two tests that need a real reset between them.
+
+Run by the Rust end-to-end suite with `mlflow-janitor` on PATH; the fixture is the README's,
+verbatim from `import os` to the tests' banner.
+"""
+
 import os
 import subprocess
 import uuid
@@ -26,11 +32,17 @@ def mlflow_store_uri():
 
 
 @pytest.fixture
-def mlflow_store(mlflow_store_uri):
+def mlflow_store(mlflow_store_uri, monkeypatch):
     """Each test starts from a clean store: experiment 0 `Default` and nothing else."""
     janitor("reset", "--backend-store-uri", mlflow_store_uri, "--yes")
     mlflow.set_tracking_uri(mlflow_store_uri)
-    return mlflow_store_uri
+    # The client caches what the reset cannot reach; forget it too.
+    mlflow.set_experiment(experiment_id="0")  # an earlier test's active experiment
+    mlflow.clear_active_model()
+    monkeypatch.setenv("MLFLOW_VERSION_PROMPT_CACHE_TTL_SECONDS", "0")  # prompts by version
+    monkeypatch.setenv("MLFLOW_ALIAS_PROMPT_CACHE_TTL_SECONDS", "0")  # and by alias
+    yield mlflow_store_uri
+    mlflow.end_run()  # a failed test may leave its run active
 
 
 # ----------------------------------------------------------------------------

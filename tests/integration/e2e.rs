@@ -1,7 +1,8 @@
 //! End to end with the real MLflow 3.17.2 client: it seeds a store made from the committed
 //! snapshot, the binary purges it, and the client then reuses the deleted names and reads every
-//! live run back unchanged (tests/e2e/mlflow_store.py). The client's venv is made on first use
-//! under target/venvs (`.ci/run` makes it up front).
+//! live run back unchanged (tests/e2e/mlflow_store.py); `reset` leaves a store the client finds
+//! fresh; the README's pytest fixture works between two tests. The client's venv is made on first
+//! use under target/venvs (`.ci/run` makes it up front).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,17 +19,22 @@ fn mlflow_python() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/venvs")
         .join(format!("mlflow-{MLFLOW_VERSION}"));
-    let python = venv.join("bin/python");
-    if !python.exists() {
+    if !venv.join("bin/pytest").exists() {
         let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap();
         assert!(made.success(), "python3 -m venv failed");
         let installed = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", &format!("mlflow=={MLFLOW_VERSION}"), "psycopg2-binary"])
+            .args([
+                "install",
+                "--quiet",
+                &format!("mlflow=={MLFLOW_VERSION}"),
+                "psycopg2-binary",
+                "pytest",
+            ])
             .status()
             .unwrap();
         assert!(installed.success(), "pip install mlflow=={MLFLOW_VERSION} failed");
     }
-    python
+    venv.join("bin/python")
 }
 
 fn client(python: &Path, command: &str, uri: &str, state: &Path) -> std::process::Output {
@@ -160,4 +166,58 @@ fn init_makes_the_schema_mlflow_db_upgrade_makes() {
     let missing: Vec<_> = expected.iter().filter(|item| !made.contains(item)).collect();
     let extra: Vec<_> = made.iter().filter(|item| !expected.contains(item)).collect();
     assert!(missing.is_empty() && extra.is_empty(), "missing: {missing:#?}\nextra: {extra:#?}");
+}
+
+#[test]
+fn reset_leaves_a_store_of_every_kind_fresh_for_the_real_client() {
+    let python = mlflow_python();
+    let store = TestStore::new().unwrap();
+    let uri = store.uri().connection_url().to_owned();
+    let state = tempfile::tempdir().unwrap();
+    let seeded = client(&python, "seed-every-kind", &uri, state.path());
+    assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
+
+    assert_cmd::Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .args(["reset", "--yes", "--backend-store-uri", &uri])
+        .assert()
+        .code(0);
+
+    for (table, rows) in crate::snapshot(&mut store.connect().unwrap()) {
+        if !["alembic_version", "workspaces", "experiments"].contains(&table.as_str()) {
+            assert_eq!(rows, "", "{table} is not empty after reset");
+        }
+    }
+    let fresh = client(&python, "check-fresh", &uri, state.path());
+    assert!(
+        fresh.status.success(),
+        "check-fresh failed:\n{}{}",
+        String::from_utf8_lossy(&fresh.stdout),
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+}
+
+#[test]
+fn the_readme_pytest_fixture_resets_the_store_between_tests() {
+    let python = mlflow_python();
+    // The fixture makes its own database on the test server and calls `mlflow-janitor`.
+    let store = TestStore::new().unwrap();
+    let server = store.uri().connection_url().rsplit_once('/').unwrap().0.to_owned();
+    let janitor_dir = Path::new(env!("CARGO_BIN_EXE_mlflow-janitor")).parent().unwrap();
+    let path = format!("{}:{}", janitor_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/test_reset_fixture.py");
+    let output = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(&tests)
+        .env("PATH", path)
+        .env("MLFLOW_TEST_SERVER", server)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pytest failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("2 passed"), "{stdout}");
 }

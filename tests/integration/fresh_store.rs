@@ -74,7 +74,7 @@ fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one() {
 #[test]
 fn reset_keeps_the_default_experiments_artifact_location() {
     let store = TestStore::new().unwrap();
-    let mut conn = store.connect().unwrap();
+    let mut conn = store.pool().unwrap().get().unwrap();
     fixtures::experiment(&mut conn, 0, "Default", None);
     fresh_store::reset(&mut conn).unwrap();
     let location: Option<String> =
