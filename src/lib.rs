@@ -13,6 +13,7 @@ pub mod purge;
 #[rustfmt::skip]
 pub mod schema;
 pub mod scope;
+pub mod status;
 pub mod store;
 pub mod test_store;
 

@@ -262,6 +262,42 @@ impl Scope {
             .load(conn)
     }
 
+    /// Rows of the largest tables that a purge of this scope would delete, counted through
+    /// their indexes.
+    pub fn rows_in_scope(&self, conn: &mut DbConnection) -> QueryResult<Vec<(&'static str, i64)>> {
+        use crate::schema::{latest_metrics, metrics, params, spans, tags};
+        macro_rules! of_runs {
+            ($table:ident) => {
+                $table::table
+                    .filter(
+                        $table::run_uuid.eq_any(
+                            runs::table.select(runs::run_uuid).filter(runs_in_scope!(self)),
+                        ),
+                    )
+                    .count()
+                    .get_result(conn)?
+            };
+        }
+        let counts = self.count(conn)?;
+        Ok(vec![
+            ("experiments", counts[&Entity::Experiment]),
+            ("runs", counts[&Entity::Run]),
+            ("metrics", of_runs!(metrics)),
+            ("latest_metrics", of_runs!(latest_metrics)),
+            ("params", of_runs!(params)),
+            ("tags", of_runs!(tags)),
+            ("trace_info", counts[&Entity::Trace]),
+            (
+                "spans",
+                spans::table
+                    .filter(spans::experiment_id.eq_any(experiments_in_scope!(self)))
+                    .count()
+                    .get_result(conn)?,
+            ),
+            ("logged_models", counts[&Entity::LoggedModel]),
+        ])
+    }
+
     /// How many entities of each kind are in scope.
     pub fn count(&self, conn: &mut DbConnection) -> QueryResult<BTreeMap<Entity, i64>> {
         Ok(BTreeMap::from([

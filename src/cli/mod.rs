@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 mod init;
 mod purge;
 mod reset;
+mod status;
 
 #[derive(Debug, Parser)]
 #[command(name = "mlflow-janitor", version, about, max_term_width = 100)]
@@ -27,6 +28,14 @@ enum Command {
     Purge(purge::Opts),
     Init(init::Opts),
     Reset(reset::Opts),
+    Status(status::Opts),
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 pub fn main() -> ExitCode {
@@ -44,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Purge(opts) => purge::run(opts),
         Command::Init(opts) => init::run(opts),
         Command::Reset(opts) => reset::run(opts),
+        Command::Status(opts) => status::run(opts),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use mlflow_janitor::purge::{self, Mode, Report, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use mlflow_janitor::scope::{Scope, ScopeRequest};
 use mlflow_janitor::{Error, Result, StoreUri};
+
+use super::Output;
 
 #[derive(Debug, Args)]
 #[command(
@@ -60,12 +62,6 @@ pub struct Opts {
     /// How to print the report: a summary on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
 }
 
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {

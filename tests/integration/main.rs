@@ -7,6 +7,7 @@ mod fixtures;
 mod fresh_store;
 mod purge;
 mod schema;
+mod status;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,109 @@
+//! `mlflow-janitor status`: what is soft-deleted, per workspace, and what a purge would free.
+
+use clap::Args;
+use mlflow_janitor::status::{self, Deleted, Status};
+use mlflow_janitor::{Result, StoreUri};
+
+use super::Output;
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Show what is soft-deleted, per workspace, and what a purge would free (read-only)",
+    after_help = "\
+Answers \"why can't I create experiment X?\" (the names deleted experiments still hold) and \"how
+much would a purge free?\". Counts are exact; byte figures are estimates from the database's
+statistics.
+
+Examples:
+  mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow
+  mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow --output json"
+)]
+pub struct Opts {
+    /// The store, as given to `mlflow server --backend-store-uri`.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", value_name = "URI")]
+    backend_store_uri: String,
+
+    /// A table for people, or JSON for machines.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+pub fn run(opts: Opts) -> Result<()> {
+    let uri = StoreUri::parse(&opts.backend_store_uri)?;
+    let mut conn = uri.establish()?;
+    mlflow_janitor::store::check_schema(&mut conn, &uri)?;
+    let status = status::status(&mut conn)?;
+    match opts.output {
+        Output::Json => {
+            println!("{}", serde_json::to_string_pretty(&status).expect("the status serializes"))
+        }
+        Output::Text => print!("{}", render(&status)),
+    }
+    Ok(())
+}
+
+fn oldest(deleted: &Deleted) -> String {
+    match deleted.oldest_ms {
+        Some(ms) if deleted.count > 0 => {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64);
+            humantime::format_rfc3339_seconds(when).to_string()
+        }
+        _ => "-".into(),
+    }
+}
+
+fn bytes(n: Option<u64>) -> String {
+    match n {
+        None => "?".into(),
+        Some(n) if n >= 1 << 30 => format!("~{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        Some(n) if n >= 1 << 20 => format!("~{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        Some(n) => format!("~{:.1} KiB", n as f64 / 1024.0),
+    }
+}
+
+fn render(status: &Status) -> String {
+    let mut out = String::new();
+    if status.workspaces.is_empty() {
+        out.push_str("nothing is soft-deleted\n");
+    }
+    for ws in &status.workspaces {
+        out.push_str(&format!("workspace {}\n", ws.workspace));
+        out.push_str(&format!("  {:<34} {:>10}  {}\n", "soft-deleted", "count", "oldest deletion"));
+        for (kind, deleted) in [
+            ("experiments", &ws.experiments),
+            ("runs (incl. of deleted experiments)", &ws.runs),
+            ("logged models", &ws.logged_models),
+            ("model versions", &ws.model_versions),
+        ] {
+            out.push_str(&format!("  {kind:<34} {:>10}  {}\n", deleted.count, oldest(deleted)));
+        }
+        out.push_str(&format!(
+            "  {:<34} {:>10}\n  {:<34} {:>10}\n  {:<34} {:>10}\n",
+            "traces of deleted experiments",
+            ws.traces_of_deleted_experiments,
+            "live traces older than 30 days",
+            ws.live_traces_older_than_30d,
+            "live traces older than 90 days",
+            ws.live_traces_older_than_90d,
+        ));
+        if !ws.names_held.is_empty() {
+            out.push_str(&format!(
+                "  names held by deleted experiments: {}\n",
+                ws.names_held.join(", ")
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\na purge would free\n  {:<16} {:>12}  {}\n",
+        "table", "rows", "size (estimate)"
+    ));
+    for table in &status.purge_would_free {
+        out.push_str(&format!(
+            "  {:<16} {:>12}  {}\n",
+            table.table,
+            table.rows,
+            bytes(table.approx_bytes)
+        ));
+    }
+    out
+}
