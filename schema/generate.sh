@@ -21,7 +21,7 @@ url="postgresql://$PGUSER@$PGHOST:$PGPORT/$db"
 
 if [ ! -x "$venv/bin/mlflow" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "mlflow==$version" psycopg2-binary
+  "$venv/bin/pip" install --quiet "mlflow==$version" psycopg2-binary 'psycopg[binary]'
 fi
 
 psql -q -d postgres -c "CREATE DATABASE $db"

@@ -72,23 +72,36 @@ pub fn plan_problems(keys: &[ForeignKey]) -> Vec<String> {
     problems
 }
 
-/// Refuses a store where deleting the plan's rows would hit a table the plan does not know and
-/// the database would not clear by itself (a newer MLflow).
-pub fn check_store(keys: &[ForeignKey]) -> Result<()> {
+/// The foreign keys through which deleting the plan's rows would hit a table the plan does not
+/// know and the database would not clear by itself (a newer MLflow).
+pub fn unknown_references(keys: &[ForeignKey]) -> Vec<&ForeignKey> {
     let known: BTreeSet<&str> = tables_in_order().into_iter().map(|(_, table)| table).collect();
-    for fk in reaching_keys(keys) {
-        let known_table =
-            known.contains(fk.table.as_str()) || BLOCKERS.iter().any(|b| b.table == fk.table);
-        if !known_table && !fk.on_delete.handled_by_database() {
-            return Err(Error::UnknownReference {
-                table: fk.table.clone(),
-                parent: fk.parent.clone(),
-                constraint: fk.name.clone(),
-                on_delete: fk.on_delete.as_sql().to_owned(),
-            });
-        }
+    reaching_keys(keys)
+        .into_iter()
+        .filter(|fk| {
+            let known_table =
+                known.contains(fk.table.as_str()) || BLOCKERS.iter().any(|b| b.table == fk.table);
+            !known_table && !fk.on_delete.handled_by_database()
+        })
+        .collect()
+}
+
+/// The error for such a foreign key.
+pub fn unknown_reference_error(fk: &ForeignKey) -> Error {
+    Error::UnknownReference {
+        table: fk.table.clone(),
+        parent: fk.parent.clone(),
+        constraint: fk.name.clone(),
+        on_delete: fk.on_delete.as_sql().to_owned(),
     }
-    Ok(())
+}
+
+/// Refuses a store with an unknown reference, before anything is deleted.
+pub fn check_store(keys: &[ForeignKey]) -> Result<()> {
+    match unknown_references(keys).first() {
+        Some(fk) => Err(unknown_reference_error(fk)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

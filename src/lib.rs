@@ -5,6 +5,7 @@
 //! batched purge itself ([`purge`]). The binary is a thin command-line layer over it.
 
 pub mod coverage;
+pub mod doctor;
 pub mod error;
 pub mod fresh_store;
 pub mod introspect;
