@@ -33,8 +33,11 @@ macro_rules! orphans {
             unless_foreign_key_to: $unless,
             count: |conn| $table::table.filter($condition).count().get_result(conn),
             fix_batch: |conn, limit| {
-                let keys: Vec<$key_type> =
-                    $table::table.select($table::$key).filter($condition).limit(limit).load(conn)?;
+                let keys: Vec<$key_type> = $table::table
+                    .select($table::$key)
+                    .filter($condition)
+                    .limit(limit)
+                    .load(conn)?;
                 diesel::delete($table::table.filter($table::$key.eq_any(&keys)).filter($condition))
                     .execute(conn)
             },
@@ -42,12 +45,9 @@ macro_rules! orphans {
     };
 }
 
-/// Every kind of orphan row doctor knows, children before parents so that one pass of fixes
-/// leaves none behind.
+/// Every kind of orphan row doctor knows. Removing orphans can orphan the rows that hang off
+/// them (an input's tags): those checks come later, so one pass of fixes leaves none behind.
 pub static ORPHAN_CHECKS: &[OrphanCheck] = &[
-    orphans!(input_tags.input_uuid: String, "tags of inputs that are gone", None, {
-        not(input_tags::input_uuid.eq_any(inputs::table.select(inputs::input_uuid)))
-    }),
     orphans!(inputs.input_uuid: String, "dataset inputs of runs that are gone", None, {
         inputs::destination_type
             .eq("RUN")
@@ -67,6 +67,9 @@ pub static ORPHAN_CHECKS: &[OrphanCheck] = &[
         inputs::destination_type
             .eq_any(["MODEL_INPUT", "MODEL_OUTPUT"])
             .and(not(inputs::destination_id.eq_any(logged_models::table.select(logged_models::model_id))))
+    }),
+    orphans!(input_tags.input_uuid: String, "tags of inputs that are gone", None, {
+        not(input_tags::input_uuid.eq_any(inputs::table.select(inputs::input_uuid)))
     }),
     orphans!(entity_associations.association_id: String, "associations of runs that are gone", None, {
         (entity_associations::source_type

@@ -11,8 +11,10 @@ pub mod exit_code {
     pub const STORE: u8 = 3;
     /// Some batches were committed, then the purge failed. A rerun finishes the job.
     pub const PARTIAL: u8 = 4;
-    /// The confirmation was declined or could not be asked: nothing was touched.
+    /// The confirmation was declined: nothing was touched.
     pub const NOT_CONFIRMED: u8 = 5;
+    /// `doctor` found problems (and `--fix` did not remove them all).
+    pub const PROBLEMS_FOUND: u8 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,9 @@ pub enum Error {
     #[error("not confirmed: nothing was deleted")]
     Declined,
 
+    #[error("{problems} problem(s) found{hint}")]
+    ProblemsFound { problems: usize, hint: &'static str },
+
     #[error(
         "{changed} of a batch of {batch} {entity}s changed while being purged (restored by \
          another client?); the batch was rolled back. Rerun to finish"
@@ -110,6 +115,7 @@ impl Error {
             | Error::Snapshot(_)
             | Error::Pool(_) => exit_code::STORE,
             Error::Declined => exit_code::NOT_CONFIRMED,
+            Error::ProblemsFound { .. } => exit_code::PROBLEMS_FOUND,
             Error::ConcurrentChange { .. } | Error::PartlyDone { .. } => exit_code::PARTIAL,
         })
     }

@@ -95,18 +95,21 @@ fn all_steps() -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
 ///
 /// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
 /// even where steps of different phases match the same rows.
+///
+/// `progress` hears the number of entities of each batch done.
 pub fn run(
     conn: &mut DbConnection,
     scope: &Scope,
     mode: Mode,
     batch_size: usize,
     report: &mut Report,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let started = Instant::now();
     let limit = batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
     let result = match mode {
         Mode::Delete => {
-            run_phases(conn, scope, limit, report).map_err(|source| Error::PartlyDone {
+            run_phases(conn, scope, limit, report, progress).map_err(|source| Error::PartlyDone {
                 batches: report.batches,
                 entities: report.entities.values().sum(),
                 source: Box::new(source),
@@ -114,7 +117,7 @@ pub fn run(
         }
         Mode::DryRun => conn
             .transaction(|conn| {
-                run_phases(conn, scope, limit, report)?;
+                run_phases(conn, scope, limit, report, progress)?;
                 Err(Error::Database(diesel::result::Error::RollbackTransaction))
             })
             .or_else(|err| match err {
@@ -131,8 +134,9 @@ fn run_phases(
     scope: &Scope,
     limit: i64,
     report: &mut Report,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let mut runner = PhaseRunner { conn, limit, report, first_step: 0 };
+    let mut runner = PhaseRunner { conn, limit, report, progress, first_step: 0 };
     runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
     runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
     runner
@@ -144,6 +148,7 @@ struct PhaseRunner<'a> {
     conn: &'a mut DbConnection,
     limit: i64,
     report: &'a mut Report,
+    progress: &'a mut dyn FnMut(u64),
     /// Index in the report's steps of the current phase's first step.
     first_step: usize,
 }
@@ -170,6 +175,7 @@ impl PhaseRunner<'_> {
             }
             *self.report.entities.entry(phase.entity).or_default() += ids.len() as u64;
             self.report.batches += 1;
+            (self.progress)(ids.len() as u64);
             for id in &ids {
                 debug!(entity = phase.entity.name(), entity.id = %id, dry_run = self.report.dry_run, "purged");
             }

@@ -4,10 +4,12 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod doctor;
 mod init;
+mod progress;
 mod purge;
 mod reset;
 mod status;
@@ -29,6 +31,12 @@ enum Command {
     Init(init::Opts),
     Reset(reset::Opts),
     Status(status::Opts),
+    Doctor(doctor::Opts),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How a command prints its result.
@@ -38,9 +46,26 @@ enum Output {
     Json,
 }
 
+/// `--version` also names the MLflow schemas the delete plan knows.
+fn long_version() -> String {
+    let schemas: Vec<String> = mlflow_janitor::store::KNOWN_SCHEMAS
+        .iter()
+        .map(|s| format!("MLflow {} (alembic {})", s.mlflow, s.revision))
+        .collect();
+    format!("{}\nknows the schemas of: {}", env!("CARGO_PKG_VERSION"), schemas.join(", "))
+}
+
+pub fn command() -> clap::Command {
+    Cli::command().long_version(long_version())
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let default_level = if cli.quiet { "warn" } else { "info" };
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    // At a terminal, progress bars and summaries speak; logs are for machines and RUST_LOG.
+    let default_level = if cli.quiet || std::io::stderr().is_terminal() { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
@@ -50,10 +75,20 @@ pub fn main() -> ExitCode {
         .with_target(false)
         .init();
     let result = match cli.command {
-        Command::Purge(opts) => purge::run(opts),
+        Command::Purge(opts) => purge::run(opts, cli.quiet),
         Command::Init(opts) => init::run(opts),
         Command::Reset(opts) => reset::run(opts),
         Command::Status(opts) => status::run(opts),
+        Command::Doctor(opts) => doctor::run(opts, cli.quiet),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut command(),
+                "mlflow-janitor",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -68,7 +68,7 @@ fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 1d2h30m)"))
 }
 
-pub fn run(opts: Opts) -> Result<()> {
+pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     let uri = StoreUri::parse(&opts.backend_store_uri)?;
     // One connection does the whole job: batches run one after another.
     let pool = uri.connect(1)?;
@@ -87,10 +87,14 @@ pub fn run(opts: Opts) -> Result<()> {
     for b in &report.blocked {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
+    let entities: i64 = scope.count(&mut conn)?.values().sum();
     if mode == Mode::Delete && !opts.yes {
         confirm(&uri, &scope, &mut conn)?;
     }
-    let result = purge::run(&mut conn, &scope, mode, opts.batch_size, &mut report);
+    let bar = super::progress::bar(entities as u64, "entities", quiet);
+    let result =
+        purge::run(&mut conn, &scope, mode, opts.batch_size, &mut report, &mut |n| bar.inc(n));
+    bar.finish_and_clear();
     print_report(&report, opts.output)?;
     result
 }

@@ -253,10 +253,10 @@ pub fn run(
         entity_associations,
         (
             entity_associations::association_id.eq(format!("assoc-run-{run_uuid}")),
-            entity_associations::source_type.eq("trace"),
-            entity_associations::source_id.eq("some-trace"),
-            entity_associations::destination_type.eq("run"),
-            entity_associations::destination_id.eq(run_uuid),
+            entity_associations::source_type.eq("run"),
+            entity_associations::source_id.eq(run_uuid),
+            entity_associations::destination_type.eq("prompt_version"),
+            entity_associations::destination_id.eq("prompts/1"),
         )
     );
 }

@@ -2,6 +2,7 @@
 //! (`mlflow_janitor::test_store`), on the PostgreSQL server `MLFLOW_JANITOR_TEST_DATABASE_URL` names.
 
 mod cli;
+mod doctor;
 mod e2e;
 mod fixtures;
 mod fresh_store;
@@ -61,7 +62,7 @@ pub fn purge(
     let (scope, blocked) = Scope::resolve(conn, &request)?;
     let mut report = Report::new("test".into(), "3.17.2", mode);
     report.blocked = blocked;
-    mlflow_janitor::purge::run(conn, &scope, mode, batch_size, &mut report)?;
+    mlflow_janitor::purge::run(conn, &scope, mode, batch_size, &mut report, &mut |_| {})?;
     Ok(report)
 }
 

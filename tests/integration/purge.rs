@@ -165,7 +165,8 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back() {
 
     let mut report = mlflow_janitor::purge::Report::new("test".into(), "3.17.2", Mode::Delete);
     let err =
-        mlflow_janitor::purge::run(&mut conn, &scope, Mode::Delete, 10, &mut report).unwrap_err();
+        mlflow_janitor::purge::run(&mut conn, &scope, Mode::Delete, 10, &mut report, &mut |_| {})
+            .unwrap_err();
 
     assert!(err.to_string().contains("changed while being purged"), "{err}");
     assert_eq!(

@@ -1,0 +1,111 @@
+//! `mlflow-janitor doctor`: find what is wrong in a store; `--fix --yes` removes orphan rows.
+
+use clap::Args;
+use mlflow_janitor::doctor::{self, Finding};
+use mlflow_janitor::error::Error;
+use mlflow_janitor::{store, Result, StoreUri};
+
+use super::{confirm, progress, Output};
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Find orphan rows, unexpected foreign keys and missing indexes; --fix removes orphans",
+    after_help = "\
+Orphans are rows that point at something gone: the inputs and input tags `mlflow gc` leaves,
+associations and rollups of purged experiments, child rows of runs on a store that ran without
+foreign keys. --fix deletes them in batches (never a live row, never the schema). Missing indexes
+are advice: doctor prints the statement a DBA could run, and runs none.
+
+Exit codes: 0 no problem (advice aside), 6 problems found (after --fix: left).
+
+Examples:
+  mlflow-janitor doctor --backend-store-uri postgresql://mlflow@db/mlflow
+  mlflow-janitor doctor --backend-store-uri postgresql://mlflow@db/mlflow --fix --yes"
+)]
+pub struct Opts {
+    /// The store, as given to `mlflow server --backend-store-uri`.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", value_name = "URI")]
+    backend_store_uri: String,
+
+    /// Delete the orphan rows found.
+    #[arg(long)]
+    fix: bool,
+
+    /// With --fix: delete without asking.
+    #[arg(long, short, requires = "fix")]
+    yes: bool,
+
+    /// Orphan rows per transaction with --fix.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    batch_size: i64,
+
+    /// A list for people, or JSON for machines.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+pub fn run(opts: Opts, quiet: bool) -> Result<()> {
+    let uri = StoreUri::parse(&opts.backend_store_uri)?;
+    let mut conn = uri.establish()?;
+    store::check_schema(&mut conn, &uri)?;
+    let mut findings = doctor::examine(&mut conn)?;
+    let orphan_rows: i64 = findings
+        .iter()
+        .map(|f| if let Finding::Orphans { rows, .. } = f { *rows } else { 0 })
+        .sum();
+    let mut fixed = Vec::new();
+    if opts.fix && orphan_rows > 0 {
+        if !opts.yes {
+            confirm(&format!("Delete {orphan_rows} orphan rows from {uri}?"))?;
+        }
+        let bar = progress::bar(orphan_rows as u64, "rows", quiet);
+        fixed = doctor::fix_orphans(&mut conn, opts.batch_size, &mut |rows| bar.inc(rows))?;
+        bar.finish_and_clear();
+        findings = doctor::examine(&mut conn)?;
+    }
+    let problems = findings.iter().filter(|f| f.is_problem()).count();
+    match opts.output {
+        Output::Json => {
+            let fixed: Vec<_> = fixed
+                .iter()
+                .map(|(table, what, rows)| serde_json::json!({"table": table, "what": what, "rows": rows}))
+                .collect();
+            let report = serde_json::json!({ "findings": findings, "fixed": fixed });
+            println!("{}", serde_json::to_string_pretty(&report).expect("the report serializes"));
+        }
+        Output::Text => {
+            for (table, what, rows) in &fixed {
+                println!("fixed    {rows} rows of {table}: {what}");
+            }
+            for finding in &findings {
+                println!("{}", describe(finding));
+            }
+            if problems == 0 {
+                println!("no problems found");
+            }
+        }
+    }
+    match problems {
+        0 => Ok(()),
+        problems => Err(Error::ProblemsFound {
+            problems,
+            hint: if orphan_rows > 0 && !opts.fix {
+                "; `doctor --fix --yes` removes the orphan rows"
+            } else {
+                ""
+            },
+        }),
+    }
+}
+
+fn describe(finding: &Finding) -> String {
+    match finding {
+        Finding::Orphans { table, what, rows } => {
+            format!("problem  {rows} rows of {table}: {what}")
+        }
+        Finding::ForeignKey { problem } => format!("problem  {problem}"),
+        Finding::MissingIndex { table, columns, statement } => {
+            format!("advice   no index on {table} ({}) for purges: {statement}", columns.join(", "))
+        }
+    }
+}

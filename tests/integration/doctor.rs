@@ -1,0 +1,88 @@
+//! `doctor`: finds orphan rows and removes them with `--fix`, leaving every live row as it was.
+
+use assert_cmd::Command;
+use diesel::prelude::*;
+use mlflow_janitor::error::exit_code;
+use predicates::prelude::*;
+
+use crate::{fixtures, snapshot};
+
+fn doctor(uri: &str) -> Command {
+    let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
+    cmd.env_remove("MLFLOW_BACKEND_STORE_URI").args(["doctor", "--backend-store-uri", uri]);
+    cmd
+}
+
+#[test]
+fn a_clean_store_has_no_problem_and_exits_0() {
+    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+    fixtures::live(&mut store.connect().unwrap());
+    doctor(store.uri().connection_url())
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("no problems found"))
+        // Stock MLflow has no index on runs.experiment_id: advice, with the statement.
+        .stdout(predicate::str::contains(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_runs_experiment_id ON runs (experiment_id);",
+        ));
+}
+
+#[test]
+fn orphans_are_found_then_removed_with_fix_and_live_rows_stay() {
+    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    let live = snapshot(&mut conn);
+    // As `mlflow gc` leaves a run it purged: its inputs, input tags and associations stay.
+    fixtures::run(&mut conn, 1, "collected", Some(None));
+    for statement in [
+        "DELETE FROM metrics WHERE run_uuid = 'collected'",
+        "DELETE FROM latest_metrics WHERE run_uuid = 'collected'",
+        "DELETE FROM params WHERE run_uuid = 'collected'",
+        "DELETE FROM tags WHERE run_uuid = 'collected'",
+        "DELETE FROM runs WHERE run_uuid = 'collected'",
+        // A store that ran without its foreign keys (as SQLite does unless told otherwise).
+        "ALTER TABLE metrics DROP CONSTRAINT metrics_run_uuid_fkey",
+        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
+         VALUES ('loss', 1, 1, 'never-was', 0, false)",
+        "INSERT INTO sql_trace_rollup_rebuild_queue (experiment_id, rollup_day, rollup_family) \
+         VALUES (99, '2025-01-01', 'trace')",
+    ] {
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
+    }
+    let uri = store.uri().connection_url();
+
+    let found = doctor(uri).args(["--output", "json"]).output().unwrap();
+    assert_eq!(found.status.code(), Some(i32::from(exit_code::PROBLEMS_FOUND)));
+    let report: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    let orphans: Vec<(String, i64)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "orphans")
+        .map(|f| (f["table"].as_str().unwrap().to_owned(), f["rows"].as_i64().unwrap()))
+        .collect();
+    // The input's tags are not orphans yet: its input row still exists.
+    let expected = [
+        ("inputs", 1),
+        ("entity_associations", 1),
+        ("sql_trace_rollup_rebuild_queue", 1),
+        ("metrics", 1),
+    ];
+    for (table, rows) in expected {
+        assert!(orphans.contains(&(table.to_string(), rows)), "{table}: {orphans:?}");
+    }
+    doctor(uri)
+        .arg("--fix")
+        .assert()
+        .code(i32::from(exit_code::USAGE))
+        .stderr(predicate::str::contains("pass --yes"));
+
+    doctor(uri)
+        .args(["--fix", "--yes"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("fixed    1 rows of metrics"))
+        .stdout(predicate::str::contains("no problems found"));
+    assert_eq!(snapshot(&mut conn), live, "only the orphans may go");
+}
