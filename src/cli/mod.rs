@@ -15,7 +15,21 @@ mod reset;
 mod status;
 
 #[derive(Debug, Parser)]
-#[command(name = "mlflow-janitor", version, about, max_term_width = 100)]
+#[command(
+    name = "mlflow-janitor",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "\
+Every command takes the store as `mlflow server --backend-store-uri` does (or from
+MLFLOW_BACKEND_STORE_URI). `mlflow-janitor COMMAND --help` shows examples.
+
+Examples:
+  mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow
+  mlflow-janitor purge  --backend-store-uri postgresql://mlflow@db/mlflow --older-than 30d --yes
+  mlflow-janitor doctor --backend-store-uri postgresql://mlflow@db/mlflow --fix --yes
+  mlflow-janitor reset  --backend-store-uri postgresql://postgres@127.0.0.1/mlflow_test --yes"
+)]
 pub struct Cli {
     /// Only warnings and errors on stderr.
     #[arg(long, short, global = true)]

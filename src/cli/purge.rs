@@ -26,7 +26,7 @@ Examples:
 )]
 pub struct Opts {
     /// The store, as given to `mlflow server --backend-store-uri`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", value_name = "URI")]
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
     backend_store_uri: String,
 
     /// Only what was deleted longer ago than this (MLflow's format: 30d, 12h, 1d2h30m).

@@ -19,7 +19,7 @@ Example:
 )]
 pub struct Opts {
     /// The store, as given to `mlflow server --backend-store-uri`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", value_name = "URI")]
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
     backend_store_uri: String,
 
     /// Empty the store without asking.

@@ -135,3 +135,57 @@ fn an_unknown_table_that_cascades_does_not_stop_the_purge() {
     .unwrap();
     janitor(&uri).arg("--yes").assert().code(0);
 }
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_and_never_through_a_pipe() {
+    let (store, uri) = seeded_store();
+    let before = snapshot(&mut store.connect().unwrap());
+    // Through pipes: logs and the summary, no bar.
+    let piped = janitor(&uri)
+        .args(["--dry-run", "--batch-size", "1"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(stderr.contains("batch done") && !stderr.contains("entities ·"), "{stderr}");
+    // Under a pseudo-terminal (util-linux `script`): the bar, on stderr.
+    let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
+    let command =
+        format!("{} purge --dry-run --batch-size 1 --backend-store-uri {uri}", binary.display());
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("/15 entities ·"), "{shown}");
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn help_and_version_are_pinned() {
+    for args in [
+        &["--help"][..],
+        &["purge", "--help"],
+        &["init", "--help"],
+        &["reset", "--help"],
+        &["status", "--help"],
+        &["doctor", "--help"],
+    ] {
+        let output = Command::cargo_bin("mlflow-janitor").unwrap().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let name = format!("help_{}", args[0].trim_start_matches('-'));
+        insta::assert_snapshot!(name, String::from_utf8(output.stdout).unwrap());
+    }
+    Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .arg("--version")
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("MLflow 3.17.2 (alembic dc11669786a5)"));
+    Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .args(["completions", "bash"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("complete -F _mlflow__janitor"));
+}

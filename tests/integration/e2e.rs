@@ -221,3 +221,63 @@ fn the_readme_pytest_fixture_resets_the_store_between_tests() {
     );
     assert!(stdout.contains("2 passed"), "{stdout}");
 }
+
+#[test]
+fn doctor_removes_what_mlflow_gc_leaves_and_the_client_still_reads_everything() {
+    let python = mlflow_python();
+    let store = TestStore::new().unwrap();
+    let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
+    let state = tempfile::tempdir().unwrap();
+    let seeded = client(&python, "seed", &uri, state.path());
+    assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
+    let gc = Command::new(python.with_file_name("mlflow"))
+        .args(["gc", "--backend-store-uri", &uri, "--tracking-uri", &uri])
+        .current_dir(state.path())
+        .output()
+        .unwrap();
+    assert!(gc.status.success(), "mlflow gc failed: {}", String::from_utf8_lossy(&gc.stderr));
+
+    let doctor = |fix: bool| {
+        let mut cmd = assert_cmd::Command::cargo_bin("mlflow-janitor").unwrap();
+        cmd.args(["doctor", "--output", "json", "--backend-store-uri", &uri]);
+        if fix {
+            cmd.args(["--fix", "--yes"]);
+        }
+        cmd.output().unwrap()
+    };
+    let found = doctor(false);
+    assert_eq!(
+        found.status.code(),
+        Some(i32::from(mlflow_janitor::error::exit_code::PROBLEMS_FOUND))
+    );
+    let report: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    let orphan_tables: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "orphans")
+        .map(|f| f["table"].as_str().unwrap())
+        .collect();
+    assert!(orphan_tables.contains(&"inputs"), "mlflow gc leaves inputs: {report}");
+
+    let mut conn = store.connect().unwrap();
+    let before = crate::snapshot(&mut conn);
+    let fixed = doctor(true);
+    assert_eq!(fixed.status.code(), Some(0), "{}", String::from_utf8_lossy(&fixed.stdout));
+    let after = crate::snapshot(&mut conn);
+    for (table, rows) in &before {
+        if !["inputs", "input_tags", "entity_associations"].contains(&table.as_str()) {
+            assert_eq!(&after[table], rows, "doctor --fix changed {table}");
+        }
+    }
+    for query in ORPHANS {
+        let orphans: Count = diesel::sql_query(*query).get_result(&mut conn).unwrap();
+        assert_eq!(orphans.n, 0, "orphan rows after doctor --fix: {query}");
+    }
+    let verified = client(&python, "verify", &uri, state.path());
+    assert!(
+        verified.status.success(),
+        "verify failed:\n{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
