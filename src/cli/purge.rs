@@ -88,7 +88,7 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
     let entities: i64 = scope.count(&mut conn)?.values().sum();
-    if mode == Mode::Delete && !opts.yes {
+    if mode == Mode::Delete && !opts.yes && entities > 0 {
         confirm(&uri, &scope, &mut conn)?;
     }
     let bar = super::progress::bar(entities as u64, "entities", quiet);
