@@ -66,15 +66,28 @@ const ORPHANS: &[&str] = &[
        WHERE NOT EXISTS (SELECT 1 FROM experiments e WHERE e.experiment_id = q.experiment_id)",
 ];
 
-#[test]
-fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged() {
+fn assert_no_orphans(conn: &mut mlflow_janitor::DbConnection) {
+    for query in ORPHANS {
+        let orphans: Count = diesel::sql_query(*query).get_result(conn).unwrap();
+        assert_eq!(orphans.n, 0, "orphan rows: {query}");
+    }
+}
+
+/// A test store seeded by the real client (`seed`), with the URI as MLflow spells it and the
+/// client's state directory.
+fn seeded_by_mlflow() -> (PathBuf, TestStore, String, tempfile::TempDir) {
     let python = mlflow_python();
     let store = TestStore::new().unwrap();
     let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
     let state = tempfile::tempdir().unwrap();
-
     let seeded = client(&python, "seed", &uri, state.path());
     assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
+    (python, store, uri, state)
+}
+
+#[test]
+fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged() {
+    let (python, store, uri, state) = seeded_by_mlflow();
 
     let purged = assert_cmd::Command::cargo_bin("mlflow-janitor")
         .unwrap()
@@ -86,11 +99,7 @@ fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged() {
     assert_eq!(report["entities"]["experiment"], 2, "{report}");
     assert_eq!(report["entities"]["run"], 4, "{report}");
 
-    let mut conn = store.connect().unwrap();
-    for query in ORPHANS {
-        let orphans: Count = diesel::sql_query(*query).get_result(&mut conn).unwrap();
-        assert_eq!(orphans.n, 0, "orphan rows after the purge: {query}");
-    }
+    assert_no_orphans(&mut store.connect().unwrap());
 
     let verified = client(&python, "verify", &uri, state.path());
     assert!(
@@ -224,12 +233,7 @@ fn the_readme_pytest_fixture_resets_the_store_between_tests() {
 
 #[test]
 fn doctor_removes_what_mlflow_gc_leaves_and_the_client_still_reads_everything() {
-    let python = mlflow_python();
-    let store = TestStore::new().unwrap();
-    let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
-    let state = tempfile::tempdir().unwrap();
-    let seeded = client(&python, "seed", &uri, state.path());
-    assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
+    let (python, store, uri, state) = seeded_by_mlflow();
     let gc = Command::new(python.with_file_name("mlflow"))
         .args(["gc", "--backend-store-uri", &uri, "--tracking-uri", &uri])
         .current_dir(state.path())
@@ -270,10 +274,7 @@ fn doctor_removes_what_mlflow_gc_leaves_and_the_client_still_reads_everything() 
             assert_eq!(&after[table], rows, "doctor --fix changed {table}");
         }
     }
-    for query in ORPHANS {
-        let orphans: Count = diesel::sql_query(*query).get_result(&mut conn).unwrap();
-        assert_eq!(orphans.n, 0, "orphan rows after doctor --fix: {query}");
-    }
+    assert_no_orphans(&mut conn);
     let verified = client(&python, "verify", &uri, state.path());
     assert!(
         verified.status.success(),
