@@ -15,6 +15,10 @@ pub mod exit_code {
     pub const NOT_CONFIRMED: u8 = 5;
     /// `doctor` found problems (and `--fix` did not remove them all).
     pub const PROBLEMS_FOUND: u8 = 6;
+    /// Another purge of the same store is running: nothing was touched.
+    pub const ALREADY_RUNNING: u8 = 7;
+    /// `--max-duration` was reached between batches: what was done is whole; rerun to go on.
+    pub const NOT_FINISHED: u8 = 8;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,15 @@ pub enum Error {
     #[error("not confirmed: nothing was deleted")]
     Declined,
 
+    #[error("another purge of {uri} is running (it holds the store's lock): nothing was touched")]
+    AlreadyRunning { uri: String },
+
+    #[error(
+        "--max-duration reached after {batches} batches: what was purged is whole; the next run \
+         goes on"
+    )]
+    NotFinished { batches: u64 },
+
     #[error("{problems} problem(s) found{hint}")]
     ProblemsFound { problems: usize, hint: &'static str },
 
@@ -100,7 +113,12 @@ pub enum Error {
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
+        ExitCode::from(self.exit_status())
+    }
+
+    /// The exit code as a number, for logs.
+    pub fn exit_status(&self) -> u8 {
+        match self {
             Error::UnsupportedScheme { .. }
             | Error::InvalidUri { .. }
             | Error::InvalidScope(_)
@@ -116,8 +134,10 @@ impl Error {
             | Error::Pool(_) => exit_code::STORE,
             Error::Declined => exit_code::NOT_CONFIRMED,
             Error::ProblemsFound { .. } => exit_code::PROBLEMS_FOUND,
+            Error::AlreadyRunning { .. } => exit_code::ALREADY_RUNNING,
+            Error::NotFinished { .. } => exit_code::NOT_FINISHED,
             Error::ConcurrentChange { .. } | Error::PartlyDone { .. } => exit_code::PARTIAL,
-        })
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use diesel::connection::Connection;
+use diesel::prelude::*;
 use diesel::QueryResult;
 use tracing::{debug, info};
 
@@ -90,8 +91,68 @@ fn all_steps() -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
     of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS))
 }
 
+/// Any number: the same on every purge of every store, so two purges of one store collide.
+pub const PURGE_LOCK_KEY: i64 = 0x6d6c_666c_6f77_6a01;
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// Takes the store-wide purge lock for this session (a PostgreSQL advisory lock, released when
+/// the connection closes), or fails at once if another purge holds it.
+pub fn lock_store(conn: &mut DbConnection, uri: &crate::StoreUri) -> Result<()> {
+    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(PURGE_LOCK_KEY)
+        .get_result(conn)?;
+    if row.locked {
+        Ok(())
+    } else {
+        Err(Error::AlreadyRunning { uri: uri.to_string() })
+    }
+}
+
+/// Bounds every statement of this session: how long it may wait for a row lock held by the
+/// tracking server, and how long it may run. Zero leaves the server's setting.
+pub fn limit_session(
+    conn: &mut DbConnection,
+    lock_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<()> {
+    use diesel::connection::SimpleConnection;
+    let mut settings = String::new();
+    for (name, limit) in [("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)]
+    {
+        if !limit.is_zero() {
+            settings.push_str(&format!("SET {name} = '{}ms';", limit.as_millis()));
+        }
+    }
+    conn.batch_execute(&settings)?;
+    Ok(())
+}
+
+/// How a purge runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub mode: Mode,
+    /// Entities per transaction, at most [`MAX_BATCH_SIZE`].
+    pub batch_size: usize,
+    /// Stop between batches once this instant has passed; the next run continues.
+    pub deadline: Option<Instant>,
+    /// A pause after each batch, to leave the database to the tracking server.
+    pub throttle: Duration,
+}
+
+impl Options {
+    pub fn new(mode: Mode, batch_size: usize) -> Self {
+        Options { mode, batch_size, deadline: None, throttle: Duration::ZERO }
+    }
+}
+
 /// Purges everything in `scope`, adding to `report` as batches commit. An error after the
-/// purge started comes back as [`Error::PartlyDone`]: the batches before it stay committed.
+/// purge started comes back as [`Error::PartlyDone`], the deadline as [`Error::NotFinished`]:
+/// either way the batches before it stay committed, whole.
 ///
 /// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
 /// even where steps of different phases match the same rows.
@@ -100,24 +161,25 @@ fn all_steps() -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
 pub fn run(
     conn: &mut DbConnection,
     scope: &Scope,
-    mode: Mode,
-    batch_size: usize,
+    options: &Options,
     report: &mut Report,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let started = Instant::now();
-    let limit = batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
-    let result = match mode {
+    let result = match options.mode {
         Mode::Delete => {
-            run_phases(conn, scope, limit, report, progress).map_err(|source| Error::PartlyDone {
-                batches: report.batches,
-                entities: report.entities.values().sum(),
-                source: Box::new(source),
+            run_phases(conn, scope, options, report, progress).map_err(|source| match source {
+                Error::NotFinished { .. } => source,
+                source => Error::PartlyDone {
+                    batches: report.batches,
+                    entities: report.entities.values().sum(),
+                    source: Box::new(source),
+                },
             })
         }
         Mode::DryRun => conn
             .transaction(|conn| {
-                run_phases(conn, scope, limit, report, progress)?;
+                run_phases(conn, scope, options, report, progress)?;
                 Err(Error::Database(diesel::result::Error::RollbackTransaction))
             })
             .or_else(|err| match err {
@@ -132,11 +194,12 @@ pub fn run(
 fn run_phases(
     conn: &mut DbConnection,
     scope: &Scope,
-    limit: i64,
+    options: &Options,
     report: &mut Report,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    let mut runner = PhaseRunner { conn, limit, report, progress, first_step: 0 };
+    let limit = options.batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
+    let mut runner = PhaseRunner { conn, limit, options, report, progress, first_step: 0 };
     runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
     runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
     runner
@@ -147,6 +210,7 @@ fn run_phases(
 struct PhaseRunner<'a> {
     conn: &'a mut DbConnection,
     limit: i64,
+    options: &'a Options,
     report: &'a mut Report,
     progress: &'a mut dyn FnMut(u64),
     /// Index in the report's steps of the current phase's first step.
@@ -162,6 +226,9 @@ impl PhaseRunner<'_> {
         next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
     ) -> Result<()> {
         loop {
+            if self.options.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(Error::NotFinished { batches: self.report.batches });
+            }
             let started = Instant::now();
             let (ids, rows) = self.conn.transaction(|conn| {
                 let ids = next_batch(conn, &after, self.limit)?;
@@ -191,6 +258,7 @@ impl PhaseRunner<'_> {
             if (ids.len() as i64) < self.limit {
                 break;
             }
+            std::thread::sleep(self.options.throttle);
         }
         self.first_step += phase.steps().count();
         Ok(())

@@ -108,6 +108,9 @@ impl StoreUri {
         let manager = ConnectionManager::<DbConnection>::new(self.connection_url.clone());
         let pool = Pool::builder()
             .max_size(max_size)
+            // Connect on demand only: a background connect would report a failure without the
+            // server's reason (MultiConnection's establish hides it).
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(30))
             .connection_customizer(Box::new(SessionSettings))
             // The pool would retry a refused connection until the timeout; the first error is

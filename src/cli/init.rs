@@ -29,11 +29,11 @@ pub fn run(opts: Opts) -> Result<()> {
     let uri = StoreUri::parse(&opts.backend_store_uri)?;
     let root = opts.default_artifact_root.unwrap_or_else(fresh_store::default_artifact_root);
     let report = fresh_store::init(&uri, &root)?;
-    eprintln!(
+    super::summary(&format!(
         "created an MLflow {} store at {uri}{} in {} ms",
         report.mlflow_version,
         if report.database_created { " (new database)" } else { "" },
         report.duration_ms
-    );
+    ));
     Ok(())
 }

@@ -35,6 +35,10 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     quiet: bool,
 
+    /// Logs on stderr as text, or as one JSON object per line for log collectors.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +55,12 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 /// How a command prints its result.
@@ -80,14 +90,16 @@ pub fn main() -> ExitCode {
     };
     // At a terminal, progress bars and summaries speak; logs are for machines and RUST_LOG.
     let default_level = if cli.quiet || std::io::stderr().is_terminal() { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    JSON_LOGS.set(cli.log_format == LogFormat::Json).expect("set once");
+    match cli.log_format {
+        LogFormat::Text => {
+            logs.with_ansi(std::io::stderr().is_terminal()).with_target(false).init()
+        }
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
     let result = match cli.command {
         Command::Purge(opts) => purge::run(opts, cli.quiet),
         Command::Init(opts) => init::run(opts),
@@ -107,9 +119,29 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            if json_logs() {
+                tracing::error!(exit_code = err.exit_status(), "{err}");
+            } else {
+                eprintln!("error: {err}");
+            }
             err.exit_code()
         }
+    }
+}
+
+static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+fn json_logs() -> bool {
+    JSON_LOGS.get().copied().unwrap_or(false)
+}
+
+/// A one-line summary for the person or the log collector reading stderr: plain text, or with
+/// `--log-format json` one more JSON log line.
+fn summary(line: &str) {
+    if json_logs() {
+        tracing::info!("{line}");
+    } else {
+        eprintln!("{line}");
     }
 }
 

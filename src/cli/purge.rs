@@ -59,6 +59,22 @@ pub struct Opts {
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BATCH_SIZE as u64))]
     batch_size: usize,
 
+    /// Stop between batches after this long (exit code 8); the next run goes on (e.g. 50m).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    max_duration: Option<Duration>,
+
+    /// Pause this long after each batch, to leave the database to the tracking server.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "0s")]
+    throttle: Duration,
+
+    /// Give up a statement that waits this long for a lock the tracking server holds.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "5s")]
+    lock_timeout: Duration,
+
+    /// Give up a statement that runs this long (0s: the server's setting).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "0s")]
+    statement_timeout: Duration,
+
     /// How to print the report: a summary on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -73,7 +89,10 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     // One connection does the whole job: batches run one after another.
     let pool = uri.connect(1)?;
     let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
+    let started = std::time::Instant::now();
     let mlflow_version = mlflow_janitor::preflight(&mut conn, &uri)?;
+    purge::limit_session(&mut conn, opts.lock_timeout, opts.statement_timeout)?;
+    purge::lock_store(&mut conn, &uri)?;
     let request = ScopeRequest {
         older_than: opts.older_than,
         experiment_ids: opts.experiment_ids,
@@ -92,8 +111,13 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
         confirm(&uri, &scope, &mut conn)?;
     }
     let bar = super::progress::bar(entities as u64, "entities", quiet);
-    let result =
-        purge::run(&mut conn, &scope, mode, opts.batch_size, &mut report, &mut |n| bar.inc(n));
+    let options = purge::Options {
+        mode,
+        batch_size: opts.batch_size,
+        deadline: opts.max_duration.map(|limit| started + limit),
+        throttle: opts.throttle,
+    };
+    let result = purge::run(&mut conn, &scope, &options, &mut report, &mut |n| bar.inc(n));
     bar.finish_and_clear();
     print_report(&report, opts.output)?;
     result
@@ -128,7 +152,7 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
             }
             let entities: Vec<String> =
                 report.entities.iter().map(|(e, n)| format!("{n} {}(s)", e.name())).collect();
-            eprintln!(
+            super::summary(&format!(
                 "{} {} and {} rows in {} batches, {} ms{}",
                 if report.dry_run { "would purge" } else { "purged" },
                 if entities.is_empty() { "nothing".to_owned() } else { entities.join(", ") },
@@ -140,7 +164,7 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
                 } else {
                     format!("; {} deleted experiment(s) kept (see warnings)", report.blocked.len())
                 }
-            );
+            ));
         }
     }
     Ok(())

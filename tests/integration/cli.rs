@@ -189,3 +189,80 @@ fn help_and_version_are_pinned() {
         .code(0)
         .stdout(predicate::str::contains("complete -F _mlflow__janitor"));
 }
+
+#[test]
+fn a_second_purge_of_the_same_store_is_refused_and_touches_nothing() {
+    let (store, uri) = seeded_store();
+    let mut holder = store.connect().unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_lock({})",
+        mlflow_janitor::purge::PURGE_LOCK_KEY
+    ))
+    .execute(&mut holder)
+    .unwrap();
+    let before = snapshot(&mut store.connect().unwrap());
+    janitor(&uri)
+        .arg("--yes")
+        .assert()
+        .code(i32::from(exit_code::ALREADY_RUNNING))
+        .stderr(predicate::str::contains("another purge"));
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn max_duration_stops_between_batches_and_the_next_run_finishes() {
+    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    let live = snapshot(&mut conn);
+    fixtures::deleted(&mut conn);
+    let uri = store.uri().connection_url();
+
+    let args = ["--yes", "--batch-size", "1", "--throttle", "100ms", "--max-duration", "350ms"];
+    janitor(uri).args(args).assert().code(i32::from(exit_code::NOT_FINISHED));
+    // Whole runs only: each soft-deleted run left still has all its metrics.
+    let left: Vec<(String, i64)> = mlflow_janitor::schema::runs::table
+        .left_join(mlflow_janitor::schema::metrics::table)
+        .filter(mlflow_janitor::schema::runs::lifecycle_stage.eq("deleted"))
+        .group_by(mlflow_janitor::schema::runs::run_uuid)
+        .select((
+            mlflow_janitor::schema::runs::run_uuid,
+            diesel::dsl::count(mlflow_janitor::schema::metrics::key.nullable()),
+        ))
+        .load(&mut conn)
+        .unwrap();
+    assert!(!left.is_empty() && left.len() < 9, "{left:?}");
+    assert!(left.iter().all(|(_, metrics)| *metrics == 3), "{left:?}");
+
+    janitor(uri).arg("--yes").assert().code(0);
+    assert_eq!(snapshot(&mut conn), live);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_on_stderr() {
+    let (_store, uri) = seeded_store();
+    let output = Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .args([
+            "--log-format",
+            "json",
+            "purge",
+            "--yes",
+            "--batch-size",
+            "4",
+            "--backend-store-uri",
+            &uri,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stderr)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let batch = lines.iter().find(|l| l["message"] == "batch done").expect("a batch line");
+    assert_eq!(batch["entity"], "run");
+    assert!(batch["rows"].as_u64().unwrap() > 0 && batch["duration_ms"].is_u64(), "{batch}");
+    assert!(lines.last().unwrap()["message"].as_str().unwrap().starts_with("purged 9 run(s)"));
+}

@@ -62,7 +62,8 @@ pub fn purge(
     let (scope, blocked) = Scope::resolve(conn, &request)?;
     let mut report = Report::new("test".into(), "3.17.2", mode);
     report.blocked = blocked;
-    mlflow_janitor::purge::run(conn, &scope, mode, batch_size, &mut report, &mut |_| {})?;
+    let options = mlflow_janitor::purge::Options::new(mode, batch_size);
+    mlflow_janitor::purge::run(conn, &scope, &options, &mut report, &mut |_| {})?;
     Ok(report)
 }
 

@@ -164,9 +164,14 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back() {
     let before = snapshot(&mut conn);
 
     let mut report = mlflow_janitor::purge::Report::new("test".into(), "3.17.2", Mode::Delete);
-    let err =
-        mlflow_janitor::purge::run(&mut conn, &scope, Mode::Delete, 10, &mut report, &mut |_| {})
-            .unwrap_err();
+    let err = mlflow_janitor::purge::run(
+        &mut conn,
+        &scope,
+        &mlflow_janitor::purge::Options::new(Mode::Delete, 10),
+        &mut report,
+        &mut |_| {},
+    )
+    .unwrap_err();
 
     assert!(err.to_string().contains("changed while being purged"), "{err}");
     assert_eq!(
