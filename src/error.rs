@@ -69,6 +69,12 @@ pub enum Error {
     )]
     RemoteStore { uri: String },
 
+    #[error(
+        "{uri} is read-only (default_transaction_read_only, or a standby server): point \
+         mlflow-janitor at the primary with a role that may delete"
+    )]
+    ReadOnly { uri: String },
+
     #[error("the embedded schema snapshot could not be loaded: {0}")]
     Snapshot(String),
 
@@ -131,6 +137,7 @@ impl Error {
             | Error::UnknownReference { .. }
             | Error::Database(_)
             | Error::Snapshot(_)
+            | Error::ReadOnly { .. }
             | Error::Pool(_) => exit_code::STORE,
             Error::Declined => exit_code::NOT_CONFIRMED,
             Error::ProblemsFound { .. } => exit_code::PROBLEMS_FOUND,

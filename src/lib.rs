@@ -26,6 +26,7 @@ pub use store::{DbConnection, StoreUri};
 /// version of the store's schema.
 pub fn preflight(conn: &mut DbConnection, uri: &StoreUri) -> Result<&'static str> {
     let mlflow_version = store::check_schema(conn, uri)?;
+    store::check_writable(conn, uri)?;
     coverage::check_store(&introspect::foreign_keys(conn)?)?;
     Ok(mlflow_version)
 }

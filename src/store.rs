@@ -189,6 +189,24 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SessionSettings 
 }
 
 #[derive(QueryableByName)]
+struct ReadOnly {
+    #[diesel(sql_type = Text)]
+    read_only: String,
+}
+
+/// Refuses a store whose sessions cannot write (a read-only default, or a hot standby), before
+/// any work, rather than failing at the first batch.
+pub fn check_writable(conn: &mut DbConnection, uri: &StoreUri) -> Result<()> {
+    let row: ReadOnly =
+        diesel::sql_query("SELECT current_setting('transaction_read_only') AS read_only")
+            .get_result(conn)?;
+    if row.read_only == "on" {
+        return Err(Error::ReadOnly { uri: uri.to_string() });
+    }
+    Ok(())
+}
+
+#[derive(QueryableByName)]
 struct Revision {
     #[diesel(sql_type = Text)]
     version_num: String,

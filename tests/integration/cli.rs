@@ -110,6 +110,7 @@ fn a_store_it_cannot_vouch_for_is_refused_before_anything_is_deleted() {
             "CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid), note text)",
             "table `run_notes` references `runs`",
         ),
+        ("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database()); END $$", "is read-only"),
     ];
     for (change, message) in changes {
         let (store, uri) = seeded_store();

@@ -4,6 +4,7 @@
 mod cli;
 mod doctor;
 mod e2e;
+mod faults;
 mod fixtures;
 mod fresh_store;
 mod purge;

@@ -1,0 +1,107 @@
+//! Faults during a purge: whatever moment the process dies, no run or experiment is left half
+//! deleted, and the next run finishes the job.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+
+use crate::{fixtures, snapshot};
+
+#[derive(QueryableByName, PartialEq, Eq, Debug)]
+struct Held {
+    #[diesel(sql_type = Text)]
+    owner: String,
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+}
+
+/// The rows each run and each experiment holds: a half-deleted one would hold fewer.
+fn holdings(conn: &mut mlflow_janitor::DbConnection) -> BTreeMap<String, i64> {
+    diesel::sql_query(
+        "SELECT 'run ' || r.run_uuid AS owner, \
+                (SELECT count(*) FROM metrics m WHERE m.run_uuid = r.run_uuid) \
+              + (SELECT count(*) FROM params p WHERE p.run_uuid = r.run_uuid) \
+              + (SELECT count(*) FROM tags t WHERE t.run_uuid = r.run_uuid) \
+              + (SELECT count(*) FROM latest_metrics l WHERE l.run_uuid = r.run_uuid) \
+              + (SELECT count(*) FROM inputs i WHERE i.destination_id = r.run_uuid) AS rows \
+         FROM runs r \
+         UNION ALL \
+         SELECT 'experiment ' || e.experiment_id, \
+                (SELECT count(*) FROM experiment_tags t WHERE t.experiment_id = e.experiment_id) \
+              + (SELECT count(*) FROM datasets d WHERE d.experiment_id = e.experiment_id) \
+              + (SELECT count(*) FROM scorers s WHERE s.experiment_id = e.experiment_id) \
+         FROM experiments e",
+    )
+    .load::<Held>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|h| (h.owner, h.rows))
+    .collect()
+}
+
+#[test]
+fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes() {
+    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    let live = snapshot(&mut conn);
+    fixtures::deleted(&mut conn);
+    // Enough soft-deleted runs for the purge to be caught anywhere in its run phase.
+    for i in 0..60 {
+        fixtures::run(&mut conn, 2, &format!("bulk-{i:02}"), Some(Some(fixtures::now_ms())));
+    }
+    let initial = holdings(&mut conn);
+    let uri = store.uri().connection_url().to_owned();
+    let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
+
+    let deleted_left = |conn: &mut mlflow_janitor::DbConnection| -> i64 {
+        mlflow_janitor::schema::runs::table
+            .filter(mlflow_janitor::schema::runs::lifecycle_stage.eq("deleted"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    // Ten kills: one before the first batch, then each after a few more runs went, wherever the
+    // purge then is (inside a batch's transaction or between two).
+    for attempt in 0..10 {
+        let target = deleted_left(&mut conn) - if attempt == 0 { 0 } else { 3 };
+        let mut child = std::process::Command::new(&binary)
+            .args([
+                "purge",
+                "--yes",
+                "--batch-size",
+                "1",
+                "--throttle",
+                "5ms",
+                "--backend-store-uri",
+                &uri,
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while deleted_left(&mut conn) > target && started.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        for (owner, rows) in holdings(&mut conn) {
+            assert_eq!(
+                Some(&rows),
+                initial.get(&owner),
+                "kill {attempt} left {owner} half-deleted"
+            );
+        }
+    }
+    // The kills did interrupt the purge: some deleted runs went, some are left.
+    let left = deleted_left(&mut conn);
+    assert!(left > 0 && left <= 69 - 27, "{left} of 69 deleted runs left");
+    let rerun = std::process::Command::new(&binary)
+        .args(["purge", "--yes", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    assert_eq!(snapshot(&mut conn), live);
+}
