@@ -57,6 +57,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidScope(String),
 
+    /// A setting that cannot be used: a policy file, a path to write.
+    #[error("{0}")]
+    InvalidSettings(String),
+
     #[error(
         "{uri} already has {tables} tables: init makes a new store; to empty an MLflow store \
          use `mlflow-janitor reset`"
@@ -128,6 +132,7 @@ impl Error {
             Error::UnsupportedScheme { .. }
             | Error::InvalidUri { .. }
             | Error::InvalidScope(_)
+            | Error::InvalidSettings(_)
             | Error::NotEmpty { .. }
             | Error::RemoteStore { .. }
             | Error::ConfirmationRequired => exit_code::USAGE,

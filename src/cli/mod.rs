@@ -9,6 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 mod doctor;
 mod init;
+mod metrics_file;
 mod progress;
 mod purge;
 mod reset;

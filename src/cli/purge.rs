@@ -1,5 +1,6 @@
 //! `mlflow-janitor purge`: plan, confirm, then delete in batches and report.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
@@ -27,7 +28,11 @@ Examples:
 pub struct Opts {
     /// The store, as given to `mlflow server --backend-store-uri`.
     #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
-    backend_store_uri: String,
+    backend_store_uri: Option<String>,
+
+    /// A policy file (TOML) with any of the settings below; flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// Only what was deleted longer ago than this (MLflow's format: 30d, 12h, 1d2h30m).
     #[arg(long, value_parser = parse_duration, value_name = "AGE",
@@ -54,72 +59,179 @@ pub struct Opts {
     #[arg(long, short)]
     yes: bool,
 
-    /// Entities per transaction.
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BATCH_SIZE as u64))]
-    batch_size: usize,
+    /// Entities per transaction [default: 500].
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BATCH_SIZE as u64))]
+    batch_size: Option<usize>,
 
     /// Stop between batches after this long (exit code 8); the next run goes on (e.g. 50m).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     max_duration: Option<Duration>,
 
-    /// Pause this long after each batch, to leave the database to the tracking server.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "0s")]
-    throttle: Duration,
+    /// Pause this long after each batch, to leave the database to the tracking server [default: 0s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    throttle: Option<Duration>,
 
-    /// Give up a statement that waits this long for a lock the tracking server holds.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "5s")]
-    lock_timeout: Duration,
+    /// Give up a statement that waits this long for a lock the tracking server holds [default: 5s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    lock_timeout: Option<Duration>,
 
-    /// Give up a statement that runs this long (0s: the server's setting).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION", default_value = "0s")]
-    statement_timeout: Duration,
+    /// Give up a statement that runs this long; 0s leaves the server's setting [default: 0s].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    statement_timeout: Option<Duration>,
+
+    /// Write the run's figures here in Prometheus text format, for node_exporter's textfile
+    /// collector (written whole, by rename).
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
 
     /// How to print the report: a summary on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
 
+/// The policy file: the settings of a scheduled purge, so that the schedule is one line.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    backend_store_uri: Option<String>,
+    older_than: Option<String>,
+    batch_size: Option<usize>,
+    max_duration: Option<String>,
+    throttle: Option<String>,
+    lock_timeout: Option<String>,
+    statement_timeout: Option<String>,
+    yes: Option<bool>,
+    metrics_file: Option<PathBuf>,
+}
+
+/// Every setting of a purge, from the flags, else the policy file, else the default.
+struct Settings {
+    uri: StoreUri,
+    request: ScopeRequest,
+    mode: Mode,
+    yes: bool,
+    batch_size: usize,
+    max_duration: Option<Duration>,
+    throttle: Duration,
+    lock_timeout: Duration,
+    statement_timeout: Duration,
+    metrics_file: Option<PathBuf>,
+}
+
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 1d2h30m)"))
 }
 
+fn settle(opts: Opts) -> Result<Settings> {
+    let file = match &opts.config {
+        None => PolicyFile::default(),
+        Some(path) => {
+            let bad =
+                |reason: String| Error::InvalidSettings(format!("{}: {reason}", path.display()));
+            let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+            toml::from_str(&text).map_err(|e| bad(e.message().to_owned()))?
+        }
+    };
+    let duration = |flag: Option<Duration>, key: &str, value: Option<String>| match (flag, value) {
+        (Some(flag), _) => Ok(Some(flag)),
+        (None, Some(text)) => parse_duration(&text).map(Some).map_err(|reason| {
+            Error::InvalidSettings(format!("`{key}` in the policy file: {reason}"))
+        }),
+        (None, None) => Ok(None),
+    };
+    let uri = opts.backend_store_uri.or(file.backend_store_uri).ok_or_else(|| {
+        Error::InvalidSettings(
+            "no store: pass --backend-store-uri, set MLFLOW_BACKEND_STORE_URI, or put \
+             backend_store_uri in the --config file"
+                .into(),
+        )
+    })?;
+    let names_entities = !(opts.experiment_ids.is_empty()
+        && opts.experiment_names.is_empty()
+        && opts.run_ids.is_empty());
+    // Naming entities on the command line purges exactly those: the file's age does not apply.
+    let older_than = if names_entities {
+        None
+    } else {
+        duration(opts.older_than, "older_than", file.older_than)?
+    };
+    let batch_size = opts.batch_size.or(file.batch_size).unwrap_or(DEFAULT_BATCH_SIZE);
+    if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
+        return Err(Error::InvalidSettings(format!(
+            "batch_size {batch_size} is out of range 1..={MAX_BATCH_SIZE}"
+        )));
+    }
+    Ok(Settings {
+        uri: StoreUri::parse(&uri)?,
+        request: ScopeRequest {
+            older_than,
+            experiment_ids: opts.experiment_ids,
+            experiment_names: opts.experiment_names,
+            run_ids: opts.run_ids,
+        },
+        mode: if opts.dry_run { Mode::DryRun } else { Mode::Delete },
+        yes: opts.yes || file.yes.unwrap_or(false),
+        batch_size,
+        max_duration: duration(opts.max_duration, "max_duration", file.max_duration)?,
+        throttle: duration(opts.throttle, "throttle", file.throttle)?.unwrap_or(Duration::ZERO),
+        lock_timeout: duration(opts.lock_timeout, "lock_timeout", file.lock_timeout)?
+            .unwrap_or(Duration::from_secs(5)),
+        statement_timeout: duration(
+            opts.statement_timeout,
+            "statement_timeout",
+            file.statement_timeout,
+        )?
+        .unwrap_or(Duration::ZERO),
+        metrics_file: opts.metrics_file.or(file.metrics_file),
+    })
+}
+
 pub fn run(opts: Opts, quiet: bool) -> Result<()> {
-    let uri = StoreUri::parse(&opts.backend_store_uri)?;
+    let started = std::time::Instant::now();
+    let output = opts.output;
+    let settings = settle(opts)?;
+    let mut report = Report::new(settings.uri.to_string(), "", settings.mode);
+    let result = purge_with(&settings, quiet, started, &mut report);
+    if let Some(path) = &settings.metrics_file {
+        super::metrics_file::write(path, &report, result.as_ref().err())?;
+    }
+    if result.as_ref().is_ok() || report.batches > 0 {
+        print_report(&report, output)?;
+    }
+    result
+}
+
+fn purge_with(
+    settings: &Settings,
+    quiet: bool,
+    started: std::time::Instant,
+    report: &mut Report,
+) -> Result<()> {
+    let uri = &settings.uri;
     // One connection does the whole job: batches run one after another.
     let pool = uri.connect(1)?;
     let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
-    let started = std::time::Instant::now();
-    let mlflow_version = mlflow_janitor::preflight(&mut conn, &uri)?;
-    purge::limit_session(&mut conn, opts.lock_timeout, opts.statement_timeout)?;
-    purge::lock_store(&mut conn, &uri)?;
-    let request = ScopeRequest {
-        older_than: opts.older_than,
-        experiment_ids: opts.experiment_ids,
-        experiment_names: opts.experiment_names,
-        run_ids: opts.run_ids,
-    };
-    let (scope, blocked) = Scope::resolve(&mut conn, &request)?;
-    let mode = if opts.dry_run { Mode::DryRun } else { Mode::Delete };
-    let mut report = Report::new(uri.to_string(), mlflow_version, mode);
+    report.mlflow_version = mlflow_janitor::preflight(&mut conn, uri)?;
+    purge::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
+    purge::lock_store(&mut conn, uri)?;
+    let (scope, blocked) = Scope::resolve(&mut conn, &settings.request)?;
     report.blocked = blocked;
     for b in &report.blocked {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
     let entities: i64 = scope.count(&mut conn)?.values().sum();
-    if mode == Mode::Delete && !opts.yes && entities > 0 {
-        confirm(&uri, &scope, &mut conn)?;
+    if settings.mode == Mode::Delete && !settings.yes && entities > 0 {
+        confirm(uri, &scope, &mut conn)?;
     }
     let bar = super::progress::bar(entities as u64, "entities", quiet);
     let options = purge::Options {
-        mode,
-        batch_size: opts.batch_size,
-        deadline: opts.max_duration.map(|limit| started + limit),
-        throttle: opts.throttle,
+        mode: settings.mode,
+        batch_size: settings.batch_size,
+        deadline: settings.max_duration.map(|limit| started + limit),
+        throttle: settings.throttle,
     };
-    let result = purge::run(&mut conn, &scope, &options, &mut report, &mut |n| bar.inc(n));
+    let result = purge::run(&mut conn, &scope, &options, report, &mut |n| bar.inc(n));
     bar.finish_and_clear();
-    print_report(&report, opts.output)?;
     result
 }
 

@@ -267,3 +267,67 @@ fn json_logs_are_one_object_per_line_on_stderr() {
     assert!(batch["rows"].as_u64().unwrap() > 0 && batch["duration_ms"].is_u64(), "{batch}");
     assert!(lines.last().unwrap()["message"].as_str().unwrap().starts_with("purged 9 run(s)"));
 }
+
+#[test]
+fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
+    let (store, uri) = seeded_store();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = dir.path().join("mlflow_janitor.prom");
+    let policy = dir.path().join("mlflow-janitor.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "backend_store_uri = \"{uri}\"\nolder_than = \"30d\"\nbatch_size = 100\nyes = true\n\
+             lock_timeout = \"2s\"\nmetrics_file = \"{}\"\n",
+            metrics.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::cargo_bin("mlflow-janitor")
+            .unwrap()
+            .env_remove("MLFLOW_BACKEND_STORE_URI")
+            .args(["purge", "--output", "json", "--config"])
+            .arg(&policy)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The file's age: only experiment 3 (60 days) and runs deleted 60 days ago or undated go.
+    let output = run(&["--batch-size", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["entities"]["experiment"], 1, "{report}");
+    assert_eq!(report["entities"]["run"], 5, "{report}");
+    assert_eq!(report["batches"], 5 + 1 + 1 + 1, "the flag's batch size wins: {report}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("mlflow_janitor_entities_purged{kind=\"run\"} 5"), "{prom}");
+    assert!(prom.contains("mlflow_janitor_rows_purged{table=\"metrics\"} 15"), "{prom}");
+    assert!(prom.contains("mlflow_janitor_last_run_exit_code 0"), "{prom}");
+    let success = |prom: &str| {
+        prom.lines()
+            .find(|l| l.starts_with("mlflow_janitor_last_success_timestamp_seconds "))
+            .map(str::to_owned)
+    };
+    let first_success = success(&prom).expect("a success time");
+
+    // A failed run (another purge holds the lock) says so and keeps the last success time.
+    let mut holder = store.connect().unwrap();
+    diesel::sql_query(format!(
+        "SELECT pg_advisory_lock({})",
+        mlflow_janitor::purge::PURGE_LOCK_KEY
+    ))
+    .execute(&mut holder)
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(run(&[]).status.code(), Some(i32::from(exit_code::ALREADY_RUNNING)));
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("mlflow_janitor_last_run_exit_code 7"), "{prom}");
+    assert_eq!(success(&prom), Some(first_success));
+
+    std::fs::write(&policy, format!("backend_store_uri = \"{uri}\"\nolder_then = \"30d\"\n"))
+        .unwrap();
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(i32::from(exit_code::USAGE)));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `older_then`"));
+}
