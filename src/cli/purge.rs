@@ -219,9 +219,12 @@ fn purge_with(
     for b in &report.blocked {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
-    let entities: i64 = scope.count(&mut conn)?.values().sum();
+    let counts = scope.count(&mut conn)?;
+    let entities: i64 = counts.values().sum();
     if settings.mode == Mode::Delete && !settings.yes && entities > 0 {
-        confirm(uri, &scope, &mut conn)?;
+        let what: Vec<String> =
+            counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
+        super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))?;
     }
     let bar = super::progress::bar(entities as u64, "entities", quiet);
     let options = purge::Options {
@@ -233,14 +236,6 @@ fn purge_with(
     let result = purge::run(&mut conn, &scope, &options, report, &mut |n| bar.inc(n));
     bar.finish_and_clear();
     result
-}
-
-/// Asks on the terminal, naming what would go; without a terminal, refuses.
-fn confirm(uri: &StoreUri, scope: &Scope, conn: &mut mlflow_janitor::DbConnection) -> Result<()> {
-    let counts = scope.count(conn)?;
-    let what: Vec<String> =
-        counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
-    super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))
 }
 
 fn print_report(report: &Report, output: Output) -> Result<()> {
