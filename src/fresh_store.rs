@@ -161,7 +161,10 @@ BEGIN
         )
         SELECT tbl::regclass FROM chain GROUP BY tbl ORDER BY max(depth), tbl
     LOOP
-        EXECUTE format('DELETE FROM %s', t);
+        -- A table without pages holds no rows: skip it (most of a test store's tables).
+        IF pg_relation_size(t) > 0 THEN
+            EXECUTE format('DELETE FROM %s', t);
+        END IF;
     END LOOP;
     PERFORM setval(c.oid, 1, false) FROM pg_class c
     WHERE c.relkind = 'S' AND c.relnamespace = current_schema()::regnamespace;
