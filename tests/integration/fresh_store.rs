@@ -147,3 +147,27 @@ fn reset_refuses_what_it_should_not_touch() {
         assert_eq!(snapshot(&mut conn), before, "{change}");
     }
 }
+
+#[test]
+fn reset_works_for_a_role_that_is_not_a_superuser() {
+    let (store, mut conn) = fixtures::seeded_store();
+    let role = format!("{}_owner", store.uri().database());
+    for statement in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ] {
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
+    }
+    let as_role = store.uri().connection_url().replacen("postgres@", &format!("{role}@"), 1);
+    let reset = mlflow_janitor::StoreUri::parse(&as_role)
+        .and_then(|uri| uri.establish())
+        .and_then(|mut plain| fresh_store::reset(&mut plain));
+    let cleanup = [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")];
+    for statement in cleanup {
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
+    }
+    reset.unwrap();
+    assert_fresh(&mut conn);
+    assert_eq!(next_experiment_id(&mut conn), 1);
+}
