@@ -18,6 +18,14 @@ fn janitor(uri: &str) -> Command {
     cmd
 }
 
+/// A session that holds the store's purge lock, as a running purge does, until dropped.
+fn hold_purge_lock(store: &TestStore) -> mlflow_janitor::DbConnection {
+    let mut holder = store.connect().unwrap();
+    let lock = format!("SELECT pg_advisory_lock({})", mlflow_janitor::purge::PURGE_LOCK_KEY);
+    diesel::sql_query(lock).execute(&mut holder).unwrap();
+    holder
+}
+
 fn seeded_store() -> (TestStore, String) {
     let (store, _) = fixtures::seeded_store();
     // The URI as MLflow spells it, with SQLAlchemy's driver suffix.
@@ -194,13 +202,7 @@ fn help_and_version_are_pinned() {
 #[test]
 fn a_second_purge_of_the_same_store_is_refused_and_touches_nothing() {
     let (store, uri) = seeded_store();
-    let mut holder = store.connect().unwrap();
-    diesel::sql_query(format!(
-        "SELECT pg_advisory_lock({})",
-        mlflow_janitor::purge::PURGE_LOCK_KEY
-    ))
-    .execute(&mut holder)
-    .unwrap();
+    let _holder = hold_purge_lock(&store);
     let before = snapshot(&mut store.connect().unwrap());
     janitor(&uri)
         .arg("--yes")
@@ -312,13 +314,7 @@ fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
     let first_success = success(&prom).expect("a success time");
 
     // A failed run (another purge holds the lock) says so and keeps the last success time.
-    let mut holder = store.connect().unwrap();
-    diesel::sql_query(format!(
-        "SELECT pg_advisory_lock({})",
-        mlflow_janitor::purge::PURGE_LOCK_KEY
-    ))
-    .execute(&mut holder)
-    .unwrap();
+    let _holder = hold_purge_lock(&store);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(run(&[]).status.code(), Some(i32::from(exit_code::ALREADY_RUNNING)));
     let prom = std::fs::read_to_string(&metrics).unwrap();
