@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
 use crate::introspect::ForeignKey;
-use crate::plan::{tables_in_order, BLOCKERS};
+use crate::plan::{steps_in_order, BLOCKERS};
 
 /// The tables whose rows are the entities a purge deletes.
 pub const ENTITY_TABLES: &[&str] = &["experiments", "runs", "trace_info", "logged_models"];
@@ -43,9 +43,9 @@ pub fn reaching_keys(keys: &[ForeignKey]) -> Vec<&ForeignKey> {
 /// What is wrong with the plan for a store with these foreign keys: referencing tables the plan
 /// misses, and tables deleted after their parent. Empty when the plan is complete.
 pub fn plan_problems(keys: &[ForeignKey]) -> Vec<String> {
-    let order = tables_in_order();
+    let order = steps_in_order();
     let positions = |table: &str| -> Vec<usize> {
-        order.iter().enumerate().filter(|(_, (_, t))| *t == table).map(|(i, _)| i).collect()
+        order.iter().enumerate().filter(|(_, step)| step.table == table).map(|(i, _)| i).collect()
     };
     let mut problems = Vec::new();
     for fk in reaching_keys(keys) {
@@ -75,7 +75,7 @@ pub fn plan_problems(keys: &[ForeignKey]) -> Vec<String> {
 /// The foreign keys through which deleting the plan's rows would hit a table the plan does not
 /// know and the database would not clear by itself (a newer MLflow).
 pub fn unknown_references(keys: &[ForeignKey]) -> Vec<&ForeignKey> {
-    let known: BTreeSet<&str> = tables_in_order().into_iter().map(|(_, table)| table).collect();
+    let known: BTreeSet<&str> = steps_in_order().into_iter().map(|step| step.table).collect();
     reaching_keys(keys)
         .into_iter()
         .filter(|fk| {

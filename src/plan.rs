@@ -309,10 +309,22 @@ pub static BLOCKERS: &[Blocker] = &[Blocker {
     },
 }];
 
-/// Every (entity, table) the plan deletes from, in execution order.
-pub fn tables_in_order() -> Vec<(Entity, &'static str)> {
-    fn of<Id>(phase: &Phase<Id>) -> impl Iterator<Item = (Entity, &'static str)> + '_ {
-        phase.steps().map(move |step| (phase.entity, step.table))
+/// One step of the plan, as a reader or a report sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedStep {
+    pub entity: Entity,
+    pub table: &'static str,
+    pub rows: &'static str,
+}
+
+/// Every step of the plan, in execution order.
+pub fn steps_in_order() -> Vec<PlannedStep> {
+    fn of<Id>(phase: &Phase<Id>) -> impl Iterator<Item = PlannedStep> + '_ {
+        phase.steps().map(|step| PlannedStep {
+            entity: phase.entity,
+            table: step.table,
+            rows: step.rows,
+        })
     }
     of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS)).collect()
 }

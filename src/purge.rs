@@ -11,7 +11,7 @@ use diesel::QueryResult;
 use tracing::{debug, info};
 
 use crate::error::{Error, Result};
-use crate::plan::{Entity, Phase, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES};
+use crate::plan::{steps_in_order, Entity, Phase, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES};
 use crate::scope::{BlockedExperiment, Scope};
 use crate::store::DbConnection;
 
@@ -55,8 +55,14 @@ pub struct Report {
 
 impl Report {
     pub fn new(store: String, mlflow_version: &'static str, mode: Mode) -> Self {
-        let steps = all_steps()
-            .map(|(entity, table, rows_of)| StepRows { entity, table, rows_of, rows: 0 })
+        let steps = steps_in_order()
+            .into_iter()
+            .map(|step| StepRows {
+                entity: step.entity,
+                table: step.table,
+                rows_of: step.rows,
+                rows: 0,
+            })
             .collect();
         Report {
             store,
@@ -80,15 +86,6 @@ impl Report {
         step.rows += rows;
         *self.rows_by_table.entry(step.table).or_default() += rows;
     }
-}
-
-fn all_steps() -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
-    fn of<Id>(
-        phase: &'static Phase<Id>,
-    ) -> impl Iterator<Item = (Entity, &'static str, &'static str)> {
-        phase.steps().map(|step| (phase.entity, step.table, step.rows))
-    }
-    of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS))
 }
 
 /// Any number: the same on every purge of every store, so two purges of one store collide.
