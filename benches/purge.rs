@@ -457,7 +457,7 @@ struct JanitorRun {
 fn run_janitor(binary: &PathBuf, uri: &StoreUri) -> BenchResult<JanitorRun> {
     let started = Instant::now();
     let mut child = Command::new(binary)
-        .args(["purge", "--backend-store-uri", uri.connection_url(), "--yes", "--output", "json"])
+        .args(["purge", "--backend-store-uri", uri.given(), "--yes", "--output", "json"])
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -50,7 +50,7 @@ fn ms(d: Duration) -> f64 {
 
 fn main() -> ExitCode {
     let store = TestStore::new().expect("a test store (is PostgreSQL up?)");
-    let uri = store.uri().connection_url().to_owned();
+    let uri = store.uri().given().to_owned();
     let janitor = env!("CARGO_BIN_EXE_mlflow-janitor");
     let time_resets = |uri: &str| -> Vec<Duration> {
         (0..RESETS)
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
                 diesel::sql_query(statement).execute(&mut admin).unwrap();
             }
             let status = Command::new(&mlflow)
-                .args(["db", "upgrade", database.connection_url()])
+                .args(["db", "upgrade", database.given()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()

@@ -24,10 +24,16 @@ pub mod exit_code {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "unsupported backend store URI scheme `{scheme}`: use postgresql://, \
-         postgresql+psycopg2:// or postgresql+psycopg://, as given to `mlflow server`"
+        "unsupported backend store URI scheme `{scheme}`: use one that `mlflow server` takes: \
+         {accepted}"
     )]
-    UnsupportedScheme { scheme: String },
+    UnsupportedScheme { scheme: String, accepted: String },
+
+    #[error(
+        "no SQLite store at {path}{default}: give the store's URI with --backend-store-uri \
+         (or MLFLOW_BACKEND_STORE_URI)"
+    )]
+    NoSqliteFile { path: String, default: &'static str },
 
     #[error("invalid backend store URI `{uri}`: {reason}")]
     InvalidUri { uri: String, reason: String },
@@ -43,9 +49,23 @@ pub enum Error {
 
     #[error(
         "{uri} has MLflow schema revision `{revision}`, which mlflow-janitor does not know \
-         (it knows: {known}). Use an mlflow-janitor release that supports your MLflow version"
+         (it knows: {known}). Use an mlflow-janitor release that knows your MLflow version, or pass \
+         --allow-unknown-schema to go on if every table that references what a purge deletes \
+         is one the delete plan knows"
     )]
     UnknownSchema { uri: String, revision: String, known: String },
+
+    #[error(
+        "`{command}` reads the schema of MLflow {latest} only, and {uri} has MLflow {found}'s: \
+         upgrade the store with `mlflow db upgrade` first (purge, reset and init work on it as \
+         it is)"
+    )]
+    NotLatestSchema {
+        command: &'static str,
+        uri: String,
+        found: &'static str,
+        latest: &'static str,
+    },
 
     #[error(
         "table `{table}` references `{parent}` through foreign key `{constraint}` (ON DELETE \
@@ -74,10 +94,10 @@ pub enum Error {
     RemoteStore { uri: String },
 
     #[error(
-        "{uri} is read-only (default_transaction_read_only, or a standby server): point \
-         mlflow-janitor at the primary with a role that may delete"
+        "{uri} is read-only ({why}): point mlflow-janitor at a store it may write, with a user \
+         that may delete"
     )]
-    ReadOnly { uri: String },
+    ReadOnly { uri: String, why: String },
 
     #[error("the embedded schema snapshot could not be loaded: {0}")]
     Snapshot(String),
@@ -137,8 +157,10 @@ impl Error {
             | Error::RemoteStore { .. }
             | Error::ConfirmationRequired => exit_code::USAGE,
             Error::Connect { .. }
+            | Error::NoSqliteFile { .. }
             | Error::NotMlflow { .. }
             | Error::UnknownSchema { .. }
+            | Error::NotLatestSchema { .. }
             | Error::UnknownReference { .. }
             | Error::Database(_)
             | Error::Snapshot(_)

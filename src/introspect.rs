@@ -1,10 +1,13 @@
-//! What the store's catalog says: which tables exist and which foreign keys tie them.
+//! What the store's catalog says: which tables and columns exist and which foreign keys tie
+//! them, read from each backend's own catalog.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use std::collections::BTreeSet;
+
+use diesel::sql_types::Text;
 
 use crate::error::Result;
-use crate::store::DbConnection;
+use crate::store::{Backend, DbConnection};
 
 /// What the database does to a referencing row when the referenced row is deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -17,12 +20,13 @@ pub enum OnDelete {
 }
 
 impl OnDelete {
-    fn from_pg(code: &str) -> Self {
-        match code {
-            "r" => OnDelete::Restrict,
-            "c" => OnDelete::Cascade,
-            "n" => OnDelete::SetNull,
-            "d" => OnDelete::SetDefault,
+    /// From PostgreSQL's one-letter code or the SQL words MySQL and SQLite report.
+    fn parse(rule: &str) -> Self {
+        match rule.to_ascii_uppercase().as_str() {
+            "R" | "RESTRICT" => OnDelete::Restrict,
+            "C" | "CASCADE" => OnDelete::Cascade,
+            "N" | "SET NULL" => OnDelete::SetNull,
+            "D" | "SET DEFAULT" => OnDelete::SetDefault,
             _ => OnDelete::NoAction,
         }
     }
@@ -53,67 +57,98 @@ pub struct ForeignKey {
 }
 
 #[derive(QueryableByName)]
-struct PgForeignKey {
+struct CatalogForeignKey {
     #[diesel(sql_type = Text)]
     name: String,
     #[diesel(sql_type = Text)]
-    table: String,
+    child: String,
     #[diesel(sql_type = Text)]
     parent: String,
     #[diesel(sql_type = Text)]
     on_delete: String,
 }
 
-/// Every foreign key among the tables of the store's schema.
+/// Every foreign key among the tables of the store's schema, ordered by table and name.
 pub fn foreign_keys(conn: &mut DbConnection) -> Result<Vec<ForeignKey>> {
-    let rows: Vec<PgForeignKey> = diesel::sql_query(
-        "SELECT c.conname::text AS name, child.relname::text AS table, \
-                parent.relname::text AS parent, c.confdeltype::text AS on_delete \
-         FROM pg_constraint c \
-         JOIN pg_class child ON child.oid = c.conrelid \
-         JOIN pg_class parent ON parent.oid = c.confrelid \
-         WHERE c.contype = 'f' AND child.relnamespace = current_schema()::regnamespace \
-         ORDER BY 2, 1",
-    )
-    .load(conn)?;
-    Ok(rows
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT c.conname::text AS name, child.relname::text AS child, \
+                    parent.relname::text AS parent, c.confdeltype::text AS on_delete \
+             FROM pg_constraint c \
+             JOIN pg_class child ON child.oid = c.conrelid \
+             JOIN pg_class parent ON parent.oid = c.confrelid \
+             WHERE c.contype = 'f' AND child.relnamespace = current_schema()::regnamespace"
+        }
+        Backend::Mysql => {
+            "SELECT constraint_name AS name, table_name AS child, \
+                    referenced_table_name AS parent, delete_rule AS on_delete \
+             FROM information_schema.referential_constraints \
+             WHERE constraint_schema = DATABASE()"
+        }
+        // SQLite keeps no constraint names: a key is named by its table and columns.
+        Backend::Sqlite => {
+            "SELECT m.name || '(' || group_concat(k.\"from\", ', ') || ')' AS name, \
+                    m.name AS child, k.\"table\" AS parent, k.on_delete AS on_delete \
+             FROM sqlite_master m, pragma_foreign_key_list(m.name) k \
+             WHERE m.type = 'table' GROUP BY m.name, k.id"
+        }
+    };
+    let mut keys: Vec<ForeignKey> = diesel::sql_query(query)
+        .load::<CatalogForeignKey>(conn)?
         .into_iter()
         .map(|fk| ForeignKey {
-            on_delete: OnDelete::from_pg(&fk.on_delete),
+            on_delete: OnDelete::parse(&fk.on_delete),
             name: fk.name,
-            table: fk.table,
+            table: fk.child,
             parent: fk.parent,
         })
-        .collect())
+        .collect();
+    keys.sort_by(|a, b| (&a.table, &a.name).cmp(&(&b.table, &b.name)));
+    Ok(keys)
 }
 
 #[derive(QueryableByName)]
-struct Exists {
-    #[diesel(sql_type = Bool)]
-    exists: bool,
+struct Name {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// The tables of the store's schema (the search path's first schema, the connection's
+/// database, the SQLite file's main schema).
+pub fn tables(conn: &mut DbConnection) -> Result<BTreeSet<String>> {
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT relname::text AS name FROM pg_class \
+             WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p')"
+        }
+        Backend::Mysql => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'"
+        }
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+    };
+    Ok(diesel::sql_query(query).load::<Name>(conn)?.into_iter().map(|t| t.name).collect())
 }
 
 pub fn table_exists(conn: &mut DbConnection, table: &str) -> Result<bool> {
-    // to_regclass looks in the search path, as the purge's queries will; the catalog views of
-    // information_schema cost milliseconds more.
-    let row: Exists = diesel::sql_query("SELECT to_regclass($1) IS NOT NULL AS exists")
-        .bind::<Text, _>(table)
-        .get_result(conn)?;
-    Ok(row.exists)
+    Ok(tables(conn)?.contains(table))
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    count: i64,
-}
-
-/// How many tables the store's schema holds.
-pub fn table_count(conn: &mut DbConnection) -> Result<i64> {
-    let row: Count = diesel::sql_query(
-        "SELECT count(*) AS count FROM information_schema.tables \
-         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
-    )
-    .get_result(conn)?;
-    Ok(row.count)
+/// The columns of a table, in their order; none for a missing table.
+pub fn columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT column_name::text AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"
+        }
+        Backend::Mysql => {
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position"
+        }
+        Backend::Sqlite => "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+    };
+    let rows = diesel::sql_query(query).bind::<Text, _>(table).load::<Name>(conn)?;
+    Ok(rows.into_iter().map(|c| c.name).collect())
 }

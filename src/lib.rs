@@ -16,17 +16,23 @@ pub mod schema;
 pub mod scope;
 pub mod status;
 pub mod store;
+pub mod store_schema;
 pub mod test_store;
 
 pub use error::{Error, Result};
-pub use store::{DbConnection, StoreUri};
+pub use store::{Backend, DbConnection, StoreUri};
+pub use store_schema::{StoreSchema, UnknownRevision};
 
-/// Checks that a store can be purged safely: its schema revision is known and every table that
-/// references what the plan deletes is in the plan or cleared by the database. Returns the MLflow
-/// version of the store's schema.
-pub fn preflight(conn: &mut DbConnection, uri: &StoreUri) -> Result<&'static str> {
-    let mlflow_version = store::check_schema(conn, uri)?;
+/// Checks that a store can be purged safely: its schema revision is known (or `unknown` allows
+/// it), it can be written, and every table that references what the plan deletes is in the plan
+/// or cleared by the database. Returns what the store's schema holds.
+pub fn preflight(
+    conn: &mut DbConnection,
+    uri: &StoreUri,
+    unknown: UnknownRevision,
+) -> Result<StoreSchema> {
+    let schema = StoreSchema::read(conn, uri, unknown)?;
     store::check_writable(conn, uri)?;
     coverage::check_store(&introspect::foreign_keys(conn)?)?;
-    Ok(mlflow_version)
+    Ok(schema)
 }

@@ -39,6 +39,9 @@ impl Entity {
 /// One typed delete: the rows of `table` that belong to a batch of entity ids.
 pub struct Step<Id: 'static> {
     pub table: &'static str,
+    /// Every table the delete reads or writes: a store of an older MLflow that lacks one has
+    /// none of these rows, and the step is skipped.
+    pub tables: &'static [&'static str],
     /// Which rows, in words, for the plan listing.
     pub rows: &'static str,
     pub delete: fn(&mut DbConnection, &[Id]) -> QueryResult<usize>,
@@ -58,10 +61,13 @@ impl<Id> Phase<Id> {
     }
 }
 
+/// `step!(table via [other, ...], "rows", |ids| filter)`: `via` names the other tables the
+/// filter reads (experiments, always there, aside).
 macro_rules! step {
-    ($table:ident, $rows:literal, |$ids:ident| $filter:expr) => {
+    ($table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident| $filter:expr) => {
         Step {
             table: stringify!($table),
+            tables: &[stringify!($table) $($(, stringify!($other))+)?],
             rows: $rows,
             delete: |conn, $ids| diesel::delete($table::table.filter($filter)).execute(conn),
         }
@@ -86,7 +92,7 @@ fn as_text(ids: &[i32]) -> Vec<String> {
 pub static RUNS: Phase<String> = Phase {
     entity: Entity::Run,
     children: &[
-        step!(input_tags, "tags of the run's dataset inputs (no foreign key)", |ids| {
+        step!(input_tags via [inputs], "tags of the run's dataset inputs (no foreign key)", |ids| {
             input_tags::input_uuid.eq_any(
                 inputs::table
                     .select(inputs::input_uuid)
@@ -195,7 +201,7 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
 pub static EXPERIMENTS: Phase<i32> = Phase {
     entity: Entity::Experiment,
     children: &[
-        step!(input_tags, "tags of inputs from the experiment's datasets", |ids| {
+        step!(input_tags via [inputs, datasets], "tags of inputs from the experiment's datasets", |ids| {
             input_tags::input_uuid.eq_any(
                 inputs::table
                     .select(inputs::input_uuid)
@@ -209,7 +215,7 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
                     ),
             )
         }),
-        step!(inputs, "inputs from the experiment's datasets (no foreign key)", |ids| {
+        step!(inputs via [datasets], "inputs from the experiment's datasets (no foreign key)", |ids| {
             inputs::source_type.eq("DATASET").and(
                 inputs::source_id.eq_any(
                     datasets::table
@@ -233,7 +239,7 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
         step!(online_scoring_configs, "experiment_id", |ids| {
             online_scoring_configs::experiment_id.eq_any(ids)
         }),
-        step!(scorer_versions, "versions of the experiment's scorers", |ids| {
+        step!(scorer_versions via [scorers], "versions of the experiment's scorers", |ids| {
             scorer_versions::scorer_id.eq_any(
                 scorers::table
                     .select(scorers::scorer_id)
@@ -241,14 +247,14 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
             )
         }),
         step!(scorers, "experiment_id", |ids| scorers::experiment_id.eq_any(ids)),
-        step!(review_queue_items, "items of the experiment's review queues", |ids| {
+        step!(review_queue_items via [review_queues], "items of the experiment's review queues", |ids| {
             review_queue_items::queue_id.eq_any(
                 review_queues::table
                     .select(review_queues::queue_id)
                     .filter(review_queues::experiment_id.eq_any(ids)),
             )
         }),
-        step!(review_queue_users, "users of the experiment's review queues", |ids| {
+        step!(review_queue_users via [review_queues], "users of the experiment's review queues", |ids| {
             review_queue_users::queue_id.eq_any(
                 review_queues::table
                     .select(review_queues::queue_id)
@@ -256,7 +262,7 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
             )
         }),
         step!(
-            review_queue_label_schemas,
+            review_queue_label_schemas via [review_queues],
             "label schemas of the experiment's review queues",
             |ids| {
                 review_queue_label_schemas::queue_id.eq_any(
@@ -291,6 +297,8 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
 /// entity cannot be purged while it exists (deleting it would delete a live entity).
 pub struct Blocker {
     pub table: &'static str,
+    /// The tables it reads: without them a store has no such blocker.
+    pub tables: &'static [&'static str],
     pub why: &'static str,
     /// The soft-deleted experiments it blocks.
     pub deleted_experiments: fn(&mut DbConnection) -> QueryResult<Vec<i32>>,
@@ -298,6 +306,7 @@ pub struct Blocker {
 
 pub static BLOCKERS: &[Blocker] = &[Blocker {
     table: "guardrails",
+    tables: &["guardrails", "scorers"],
     why: "a gateway guardrail uses one of its scorers; delete the guardrail first",
     deleted_experiments: |conn| {
         scorers::table

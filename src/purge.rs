@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
-use diesel::connection::Connection;
 use diesel::prelude::*;
 use diesel::QueryResult;
 use tracing::{debug, info};
@@ -13,7 +12,8 @@ use tracing::{debug, info};
 use crate::error::{Error, Result};
 use crate::plan::{steps_in_order, Entity, Phase, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES};
 use crate::scope::{BlockedExperiment, Scope};
-use crate::store::DbConnection;
+use crate::store::{write_transaction, Backend, DbConnection};
+use crate::store_schema::StoreSchema;
 
 /// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
 pub const MAX_BATCH_SIZE: usize = 10_000;
@@ -97,36 +97,107 @@ struct Locked {
     locked: bool,
 }
 
-/// Takes the store-wide purge lock for this session (a PostgreSQL advisory lock, released when
-/// the connection closes), or fails at once if another purge holds it.
-pub fn lock_store(conn: &mut DbConnection, uri: &crate::StoreUri) -> Result<()> {
-    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-        .bind::<diesel::sql_types::BigInt, _>(PURGE_LOCK_KEY)
-        .get_result(conn)?;
-    if row.locked {
-        Ok(())
+/// The store-wide purge lock: held until dropped (with its connection, on a server).
+#[must_use = "the lock is released when dropped"]
+pub struct PurgeLock {
+    /// SQLite's: the database file, locked.
+    _file: Option<std::fs::File>,
+}
+
+/// Takes the store-wide purge lock, or fails at once if another purge holds it: a PostgreSQL
+/// advisory lock or a MySQL named lock, both held by this session until its connection closes;
+/// for SQLite an exclusive `flock` on the database file, which SQLite's own (POSIX) locks
+/// ignore. SQLite's write lock itself is taken per batch only, so the tracking server writes
+/// between batches.
+pub fn lock_store(conn: &mut DbConnection, uri: &crate::StoreUri) -> Result<PurgeLock> {
+    let busy = || Error::AlreadyRunning { uri: uri.to_string() };
+    let locked = match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+                .bind::<diesel::sql_types::BigInt, _>(PURGE_LOCK_KEY)
+                .get_result::<Locked>(pg)?
+                .locked
+        }
+        DbConnection::Mysql(mysql) => {
+            // Named locks are server-wide: the name carries the database (at most 64 chars).
+            let name: String = format!("mlflow-janitor purge {}", uri.database());
+            let name: String = name.chars().take(64).collect();
+            diesel::sql_query("SELECT COALESCE(GET_LOCK(?, 0), 0) = 1 AS locked")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .get_result::<Locked>(mysql)?
+                .locked
+        }
+        DbConnection::Sqlite(_) => {
+            let path = uri.sqlite_file().expect("a SQLite store is a file");
+            let file = std::fs::File::open(path)
+                .map_err(|e| Error::Connect { uri: uri.to_string(), reason: e.to_string() })?;
+            return match file.try_lock() {
+                Ok(()) => Ok(PurgeLock { _file: Some(file) }),
+                Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+                Err(std::fs::TryLockError::Error(e)) => {
+                    Err(Error::Connect { uri: uri.to_string(), reason: e.to_string() })
+                }
+            };
+        }
+    };
+    if locked {
+        Ok(PurgeLock { _file: None })
     } else {
-        Err(Error::AlreadyRunning { uri: uri.to_string() })
+        Err(busy())
     }
 }
 
-/// Bounds every statement of this session: how long it may wait for a row lock held by the
-/// tracking server, and how long it may run. Zero leaves the server's setting.
+/// Bounds every statement of this session: how long it may wait for a lock held by the
+/// tracking server, and how long it may run. Zero leaves the server's setting. SQLite has no
+/// statement timeout: there the first bound only applies.
 pub fn limit_session(
     conn: &mut DbConnection,
     lock_timeout: Duration,
     statement_timeout: Duration,
 ) -> Result<()> {
     use diesel::connection::SimpleConnection;
+    let backend = conn.backend();
     let mut settings = String::new();
-    for (name, limit) in [("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)]
-    {
-        if !limit.is_zero() {
-            settings.push_str(&format!("SET {name} = '{}ms';", limit.as_millis()));
+    if !lock_timeout.is_zero() {
+        settings += &match backend {
+            Backend::Postgresql => format!("SET lock_timeout = '{}ms';", lock_timeout.as_millis()),
+            // Whole seconds, at least one.
+            Backend::Mysql => format!(
+                "SET SESSION innodb_lock_wait_timeout = {};",
+                lock_timeout.as_secs_f64().ceil().max(1.0)
+            ),
+            Backend::Sqlite => format!("PRAGMA busy_timeout = {};", lock_timeout.as_millis()),
+        };
+    }
+    if !statement_timeout.is_zero() {
+        match backend {
+            Backend::Postgresql => {
+                settings +=
+                    &format!("SET statement_timeout = '{}ms';", statement_timeout.as_millis())
+            }
+            Backend::Mysql => settings += &mysql_statement_timeout(conn, statement_timeout)?,
+            Backend::Sqlite => {}
         }
     }
     conn.batch_execute(&settings)?;
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Version {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
+/// MariaDB bounds every statement (`max_statement_time`, seconds); MySQL only reads
+/// (`max_execution_time`, milliseconds).
+fn mysql_statement_timeout(conn: &mut DbConnection, limit: Duration) -> Result<String> {
+    let server: Version = diesel::sql_query("SELECT VERSION() AS version").get_result(conn)?;
+    Ok(if server.version.contains("MariaDB") {
+        format!("SET SESSION max_statement_time = {};", limit.as_secs_f64())
+    } else {
+        format!("SET SESSION max_execution_time = {};", limit.as_millis())
+    })
 }
 
 /// How a purge runs.
@@ -174,15 +245,14 @@ pub fn run(
                 },
             })
         }
-        Mode::DryRun => conn
-            .transaction(|conn| {
-                run_phases(conn, scope, options, report, progress)?;
-                Err(Error::Database(diesel::result::Error::RollbackTransaction))
-            })
-            .or_else(|err| match err {
-                Error::Database(diesel::result::Error::RollbackTransaction) => Ok(()),
-                err => Err(err),
-            }),
+        Mode::DryRun => write_transaction(conn, |conn| {
+            run_phases(conn, scope, options, report, progress)?;
+            Err(Error::Database(diesel::result::Error::RollbackTransaction))
+        })
+        .or_else(|err| match err {
+            Error::Database(diesel::result::Error::RollbackTransaction) => Ok(()),
+            err => Err(err),
+        }),
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     result
@@ -196,7 +266,8 @@ fn run_phases(
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let limit = options.batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
-    let mut runner = PhaseRunner { conn, limit, options, report, progress, first_step: 0 };
+    let schema = scope.schema();
+    let mut runner = PhaseRunner { conn, schema, limit, options, report, progress, first_step: 0 };
     runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
     runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
     runner
@@ -206,6 +277,7 @@ fn run_phases(
 
 struct PhaseRunner<'a> {
     conn: &'a mut DbConnection,
+    schema: &'a StoreSchema,
     limit: i64,
     options: &'a Options,
     report: &'a mut Report,
@@ -227,9 +299,9 @@ impl PhaseRunner<'_> {
                 return Err(Error::NotFinished { batches: self.report.batches });
             }
             let started = Instant::now();
-            let (ids, rows) = self.conn.transaction(|conn| {
+            let (ids, rows) = write_transaction(self.conn, |conn| {
                 let ids = next_batch(conn, &after, self.limit)?;
-                let rows = delete_batch(conn, phase, &ids)?;
+                let rows = delete_batch(conn, self.schema, phase, &ids)?;
                 Ok::<_, Error>((ids, rows))
             })?;
             let Some(last) = ids.last() else { break };
@@ -263,10 +335,17 @@ impl PhaseRunner<'_> {
 }
 
 /// Deletes one batch: children first, then the entities, which must all still be soft-deleted.
-fn delete_batch<Id>(conn: &mut DbConnection, phase: &Phase<Id>, ids: &[Id]) -> Result<Vec<u64>> {
+/// Steps over tables the store's MLflow version lacks delete nothing.
+fn delete_batch<Id>(
+    conn: &mut DbConnection,
+    schema: &StoreSchema,
+    phase: &Phase<Id>,
+    ids: &[Id],
+) -> Result<Vec<u64>> {
     let mut rows = Vec::with_capacity(phase.children.len() + 1);
     for step in phase.children {
-        rows.push((step.delete)(conn, ids)? as u64);
+        let deleted = if schema.has_tables(step.tables) { (step.delete)(conn, ids)? } else { 0 };
+        rows.push(deleted as u64);
     }
     let deleted = (phase.entity_rows.delete)(conn, ids)?;
     if deleted != ids.len() {

@@ -4,14 +4,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use diesel::dsl::not;
+use diesel::dsl::{not, sql};
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::Bool;
+use diesel::sql_types::{BigInt, Bool, Nullable};
 
 use crate::error::{Error, Result};
 use crate::plan::{deleted_experiments, Entity, BLOCKERS, DELETED};
 use crate::schema::{experiments, logged_models, runs, trace_info};
 use crate::store::DbConnection;
+use crate::store_schema::StoreSchema;
 
 /// What the user asked to purge.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +41,7 @@ impl ScopeRequest {
 /// Experiments that a live row blocks are left out.
 #[derive(Debug, Clone)]
 pub struct Scope {
+    schema: StoreSchema,
     all_deleted: bool,
     /// Epoch milliseconds; `i64::MAX` without `--older-than`.
     cutoff_ms: i64,
@@ -92,7 +95,12 @@ macro_rules! runs_in_scope {
                 .into_sql::<Bool>()
                 .and(runs::lifecycle_stage.eq(DELETED))
                 .and(not(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())))
-                .and(runs::deleted_time.lt($scope.cutoff_ms).or(runs::deleted_time.is_null())))
+                .and(
+                    $scope
+                        .runs_deleted_time()
+                        .lt($scope.cutoff_ms)
+                        .or($scope.runs_deleted_time().is_null()),
+                ))
     };
 }
 
@@ -101,15 +109,17 @@ impl Scope {
     /// error, before anything is deleted.
     pub fn resolve(
         conn: &mut DbConnection,
+        schema: &StoreSchema,
         request: &ScopeRequest,
     ) -> Result<(Scope, Vec<BlockedExperiment>)> {
-        let blocked = blocked_experiments(conn)?;
+        let blocked = blocked_experiments(conn, schema)?;
         if !request.names_entities() {
             let cutoff_ms = request.older_than.map_or(i64::MAX, |age| {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 now.saturating_sub(age).as_millis() as i64
             });
             let scope = Scope {
+                schema: schema.clone(),
                 all_deleted: true,
                 cutoff_ms,
                 blocked: blocked.iter().map(|b| b.experiment_id).collect(),
@@ -193,6 +203,7 @@ impl Scope {
         runs.sort_unstable();
         runs.dedup();
         let scope = Scope {
+            schema: schema.clone(),
             all_deleted: false,
             cutoff_ms: i64::MAX,
             blocked: Vec::new(),
@@ -200,6 +211,17 @@ impl Scope {
             runs,
         };
         Ok((scope, Vec::new()))
+    }
+
+    /// The store's schema, as read when the scope was resolved.
+    pub fn schema(&self) -> &StoreSchema {
+        &self.schema
+    }
+
+    /// `runs.deleted_time`, or NULL on a store whose MLflow (before 2.0) recorded none: such
+    /// runs count as deleted before any cutoff.
+    fn runs_deleted_time(&self) -> SqlLiteral<Nullable<BigInt>> {
+        sql(if self.schema.runs_deleted_time { "runs.deleted_time" } else { "NULL" })
     }
 
     /// The next batch of run ids after `after` ("" for the first), in key order.
@@ -224,6 +246,9 @@ impl Scope {
         after: &str,
         limit: i64,
     ) -> QueryResult<Vec<String>> {
+        if !self.schema.has_table("trace_info") {
+            return Ok(Vec::new());
+        }
         trace_info::table
             .select(trace_info::request_id)
             .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
@@ -239,6 +264,9 @@ impl Scope {
         after: &str,
         limit: i64,
     ) -> QueryResult<Vec<String>> {
+        if !self.schema.has_table("logged_models") {
+            return Ok(Vec::new());
+        }
         logged_models::table
             .select(logged_models::model_id)
             .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
@@ -289,10 +317,14 @@ impl Scope {
             ("trace_info", counts[&Entity::Trace]),
             (
                 "spans",
-                spans::table
-                    .filter(spans::experiment_id.eq_any(experiments_in_scope!(self)))
-                    .count()
-                    .get_result(conn)?,
+                if self.schema.has_table("spans") {
+                    spans::table
+                        .filter(spans::experiment_id.eq_any(experiments_in_scope!(self)))
+                        .count()
+                        .get_result(conn)?
+                } else {
+                    0
+                },
             ),
             ("logged_models", counts[&Entity::LoggedModel]),
         ])
@@ -304,17 +336,25 @@ impl Scope {
             (Entity::Run, runs::table.filter(runs_in_scope!(self)).count().get_result(conn)?),
             (
                 Entity::Trace,
-                trace_info::table
-                    .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
-                    .count()
-                    .get_result(conn)?,
+                if self.schema.has_table("trace_info") {
+                    trace_info::table
+                        .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
+                        .count()
+                        .get_result(conn)?
+                } else {
+                    0
+                },
             ),
             (
                 Entity::LoggedModel,
-                logged_models::table
-                    .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
-                    .count()
-                    .get_result(conn)?,
+                if self.schema.has_table("logged_models") {
+                    logged_models::table
+                        .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
+                        .count()
+                        .get_result(conn)?
+                } else {
+                    0
+                },
             ),
             (
                 Entity::Experiment,
@@ -325,9 +365,12 @@ impl Scope {
 }
 
 /// Deleted experiments that a live row keeps from being purged.
-fn blocked_experiments(conn: &mut DbConnection) -> Result<Vec<BlockedExperiment>> {
+fn blocked_experiments(
+    conn: &mut DbConnection,
+    schema: &StoreSchema,
+) -> Result<Vec<BlockedExperiment>> {
     let mut blocked = Vec::new();
-    for blocker in BLOCKERS {
+    for blocker in BLOCKERS.iter().filter(|b| schema.has_tables(b.tables)) {
         for experiment_id in (blocker.deleted_experiments)(conn)? {
             blocked.push(BlockedExperiment { experiment_id, reason: blocker.why });
         }

@@ -13,7 +13,8 @@ use crate::error::Result;
 use crate::plan::DELETED;
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info};
 use crate::scope::{Scope, ScopeRequest};
-use crate::store::DbConnection;
+use crate::store::{Backend, DbConnection};
+use crate::store_schema::StoreSchema;
 
 /// Model versions MLflow has deleted keep their row under this stage.
 const DELETED_MODEL_VERSION: &str = "Deleted_Internal";
@@ -73,7 +74,7 @@ fn entry<'a>(
     })
 }
 
-pub fn status(conn: &mut DbConnection) -> Result<Status> {
+pub fn status(conn: &mut DbConnection, schema: &StoreSchema) -> Result<Status> {
     let mut by_workspace: BTreeMap<String, WorkspaceStatus> = BTreeMap::new();
     let deleted =
         |(workspace, count, oldest_ms): Grouped| (workspace, Deleted { count, oldest_ms });
@@ -154,7 +155,7 @@ pub fn status(conn: &mut DbConnection) -> Result<Status> {
         entry(&mut by_workspace, &workspace).names_held.push(name);
     }
 
-    let (scope, _) = Scope::resolve(conn, &ScopeRequest::default())?;
+    let (scope, _) = Scope::resolve(conn, schema, &ScopeRequest::default())?;
     let row_bytes = average_row_bytes(conn)?;
     let purge_would_free = scope
         .rows_in_scope(conn)?
@@ -175,19 +176,30 @@ pub fn status(conn: &mut DbConnection) -> Result<Status> {
 #[derive(QueryableByName)]
 struct RowBytes {
     #[diesel(sql_type = Text)]
-    table: String,
+    table_name: String,
     #[diesel(sql_type = Double)]
     bytes: f64,
 }
 
-/// Bytes per row of each analyzed table, indexes and TOAST included, from the statistics.
+/// Bytes per row of each analyzed table, indexes included, from the statistics (none on SQLite,
+/// which keeps none).
 fn average_row_bytes(conn: &mut DbConnection) -> Result<BTreeMap<String, f64>> {
-    let rows: Vec<RowBytes> = diesel::sql_query(
-        "SELECT relname::text AS table, \
-                pg_total_relation_size(oid)::float8 / reltuples::float8 AS bytes \
-         FROM pg_class \
-         WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace AND reltuples > 0",
-    )
-    .load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.table, r.bytes)).collect())
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT relname::text AS table_name, \
+                    pg_total_relation_size(oid)::float8 / reltuples::float8 AS bytes \
+             FROM pg_class \
+             WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace \
+               AND reltuples > 0"
+        }
+        Backend::Mysql => {
+            "SELECT table_name AS table_name, \
+                    CAST((data_length + index_length) / table_rows AS DOUBLE) AS bytes \
+             FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_rows > 0"
+        }
+        Backend::Sqlite => return Ok(BTreeMap::new()),
+    };
+    let rows: Vec<RowBytes> = diesel::sql_query(query).load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.table_name, r.bytes)).collect())
 }

@@ -1,9 +1,11 @@
-//! Disposable MLflow stores for test suites: each [`TestStore`] is a uniquely named database with
-//! the latest MLflow schema, copied from a template database that is built once from the
-//! committed snapshot, and dropped when the store goes out of scope (a panicking test included).
+//! Disposable MLflow stores for test suites: each [`TestStore`] is a uniquely named database (a
+//! SQLite store: a file in a new temporary folder) with an MLflow schema, removed when the
+//! store goes out of scope (a panicking test included). PostgreSQL stores of the latest schema
+//! are copied from a template database built once from the committed snapshot.
 //!
-//! The server is the one `MLFLOW_JANITOR_TEST_DATABASE_URL` names (any database on it), by
-//! default `postgresql://postgres@127.0.0.1:5432/postgres`.
+//! The servers are the ones `MLFLOW_JANITOR_TEST_DATABASE_URL` (PostgreSQL, by default
+//! `postgresql://postgres@127.0.0.1:5432/postgres`) and `MLFLOW_JANITOR_TEST_MYSQL_URL` (by
+//! default `mysql://root@127.0.0.1:3306/mysql`) name, with any database.
 
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,24 +16,34 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::error::{Error, Result};
-use crate::store::{DbConnection, DbPool, StoreUri, LATEST};
+use crate::store::{Backend, DbConnection, DbPool, StoreUri};
+use crate::store_schema::LATEST;
 
 pub const TEST_DATABASE_URL_VAR: &str = "MLFLOW_JANITOR_TEST_DATABASE_URL";
-const DEFAULT_SERVER: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
+pub const TEST_MYSQL_URL_VAR: &str = "MLFLOW_JANITOR_TEST_MYSQL_URL";
+const DEFAULT_POSTGRES_SERVER: &str = "postgresql://postgres@127.0.0.1:5432/postgres";
+const DEFAULT_MYSQL_SERVER: &str = "mysql://root@127.0.0.1:3306/mysql";
 
-/// A database with the MLflow schema that exists as long as this value.
+/// A store with an MLflow schema that exists as long as this value.
 pub struct TestStore {
     uri: StoreUri,
-    server: StoreUri,
+    /// The server that drops it; none for a SQLite file.
+    server: Option<StoreUri>,
 }
 
 impl TestStore {
-    /// Creates an empty MLflow store of the latest schema (no experiment yet).
+    /// An empty PostgreSQL store of the latest schema (no experiment yet).
     pub fn new() -> Result<TestStore> {
-        let server = StoreUri::parse(
-            &std::env::var(TEST_DATABASE_URL_VAR).unwrap_or_else(|_| DEFAULT_SERVER.to_owned()),
-        )?;
-        let template = template(&server)?;
+        TestStore::on(Backend::Postgresql)
+    }
+
+    /// An empty store of the latest schema on `backend`.
+    pub fn on(backend: Backend) -> Result<TestStore> {
+        TestStore::of_version(backend, LATEST.mlflow)
+    }
+
+    /// An empty store with the schema of an MLflow version mlflow-janitor knows.
+    pub fn of_version(backend: Backend, mlflow_version: &str) -> Result<TestStore> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "mlflow_janitor_test_{}_{}_{}",
@@ -42,14 +54,45 @@ impl TestStore {
                 .unwrap_or_default()
                 .subsec_nanos()
         );
-        let mut admin = server.establish()?;
-        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut admin)?;
-        Ok(TestStore { uri: server.with_database(&name), server })
+        let store = match backend {
+            Backend::Sqlite => {
+                let folder = std::env::temp_dir().join(&name);
+                std::fs::create_dir(&folder).map_err(|e| Error::Connect {
+                    uri: folder.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                let uri = StoreUri::parse(&format!("sqlite:///{}/mlflow.db", folder.display()))?;
+                uri.create_database_if_missing()?;
+                TestStore { uri, server: None }
+            }
+            Backend::Postgresql if mlflow_version == LATEST.mlflow => {
+                let server = server(TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER)?;
+                let template = template(&server)?;
+                diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                    .execute(&mut server.establish()?)?;
+                return Ok(TestStore { uri: server.with_database(&name), server: Some(server) });
+            }
+            Backend::Postgresql | Backend::Mysql => {
+                let server = match backend {
+                    Backend::Mysql => server(TEST_MYSQL_URL_VAR, DEFAULT_MYSQL_SERVER)?,
+                    _ => server(TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER)?,
+                };
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut server.establish()?)?;
+                TestStore { uri: server.with_database(&name), server: Some(server) }
+            }
+        };
+        // On failure the store is dropped, and its database with it.
+        crate::fresh_store::create_schema(&mut store.connect()?, mlflow_version)?;
+        Ok(store)
     }
 
     pub fn uri(&self) -> &StoreUri {
         &self.uri
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.uri.backend()
     }
 
     pub fn connect(&self) -> Result<DbConnection> {
@@ -60,20 +103,36 @@ impl TestStore {
     pub fn pool(&self) -> Result<DbPool> {
         self.uri.connect(4)
     }
+
+    fn remove(&self) -> Result<()> {
+        match (&self.server, self.uri.sqlite_file()) {
+            (Some(server), _) => {
+                let force =
+                    if server.backend() == Backend::Postgresql { " WITH (FORCE)" } else { "" };
+                let drop = format!("DROP DATABASE IF EXISTS {}{force}", self.uri.database());
+                diesel::sql_query(drop).execute(&mut server.establish()?)?;
+                Ok(())
+            }
+            (None, Some(file)) => {
+                let folder = file.parent().expect("the store's file is in its own folder");
+                std::fs::remove_dir_all(folder).map_err(|e| Error::Connect {
+                    uri: self.uri.to_string(),
+                    reason: e.to_string(),
+                })
+            }
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+fn server(variable: &str, default: &str) -> Result<StoreUri> {
+    StoreUri::parse(&std::env::var(variable).unwrap_or_else(|_| default.to_owned()))
 }
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        let dropped = self.server.establish().and_then(|mut admin| {
-            diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.uri.database()
-            ))
-            .execute(&mut admin)
-            .map_err(Error::from)
-        });
-        if let Err(err) = dropped {
-            eprintln!("could not drop test database {}: {err}", self.uri.database());
+        if let Err(err) = self.remove() {
+            eprintln!("could not drop test store {}: {err}", self.uri);
         }
     }
 }
@@ -121,7 +180,10 @@ fn load_template(server: &StoreUri, admin: &mut DbConnection, name: &str) -> Res
     let scratch = format!("{name}_building");
     diesel::sql_query(format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)")).execute(admin)?;
     diesel::sql_query(format!("CREATE DATABASE {scratch}")).execute(admin)?;
-    crate::fresh_store::create_latest_schema(&mut server.with_database(&scratch).establish()?)?;
+    crate::fresh_store::create_schema(
+        &mut server.with_database(&scratch).establish()?,
+        LATEST.mlflow,
+    )?;
     // The loading session may linger a moment after its connection is dropped.
     for attempt in 0.. {
         match diesel::sql_query(format!("ALTER DATABASE {scratch} RENAME TO {name}")).execute(admin)

@@ -3,9 +3,9 @@
 use clap::Args;
 use mlflow_janitor::doctor::{self, Finding};
 use mlflow_janitor::error::Error;
-use mlflow_janitor::{store, Result, StoreUri};
+use mlflow_janitor::{Result, StoreSchema, UnknownRevision};
 
-use super::{confirm, progress, Output};
+use super::{confirm, progress, Output, StoreArg};
 
 #[derive(Debug, Args)]
 #[command(
@@ -23,9 +23,8 @@ Examples:
   mlflow-janitor doctor --backend-store-uri postgresql://mlflow@db/mlflow --fix --yes"
 )]
 pub struct Opts {
-    /// The store, as given to `mlflow server --backend-store-uri`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
-    backend_store_uri: String,
+    #[command(flatten)]
+    store: StoreArg,
 
     /// Delete the orphan rows found.
     #[arg(long)]
@@ -45,9 +44,10 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts, quiet: bool) -> Result<()> {
-    let uri = StoreUri::parse(&opts.backend_store_uri)?;
+    let uri = opts.store.uri()?;
     let mut conn = uri.establish()?;
-    store::check_schema(&mut conn, &uri)?;
+    let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
+    schema.require_latest("doctor", &uri)?;
     let mut findings = doctor::examine(&mut conn)?;
     let orphan_rows: i64 = findings
         .iter()

@@ -23,11 +23,13 @@ mod status;
     max_term_width = 100,
     after_help = "\
 Every command takes the store as `mlflow server --backend-store-uri` does (or from
-MLFLOW_BACKEND_STORE_URI). `mlflow-janitor COMMAND --help` shows examples.
+MLFLOW_BACKEND_STORE_URI): PostgreSQL, MySQL/MariaDB or SQLite; without one, ./mlflow.db, as
+MLflow. `mlflow-janitor COMMAND --help` shows examples.
 
 Examples:
   mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow
-  mlflow-janitor purge  --backend-store-uri postgresql://mlflow@db/mlflow --older-than 30d --yes
+  mlflow-janitor purge  --backend-store-uri mysql+pymysql://mlflow@db/mlflow --older-than 30d --yes
+  mlflow-janitor purge  --backend-store-uri sqlite:///mlflow.db --dry-run
   mlflow-janitor doctor --backend-store-uri postgresql://mlflow@db/mlflow --fix --yes
   mlflow-janitor reset  --backend-store-uri postgresql://postgres@127.0.0.1/mlflow_test --yes"
 )]
@@ -73,7 +75,7 @@ enum Output {
 
 /// `--version` also names the MLflow schemas the delete plan knows.
 fn long_version() -> String {
-    let schemas: Vec<String> = mlflow_janitor::store::KNOWN_SCHEMAS
+    let schemas: Vec<String> = mlflow_janitor::store_schema::KNOWN_SCHEMAS
         .iter()
         .map(|s| format!("MLflow {} (alembic {})", s.mlflow, s.revision))
         .collect();
@@ -143,6 +145,24 @@ fn summary(line: &str) {
         tracing::info!("{line}");
     } else {
         eprintln!("{line}");
+    }
+}
+
+/// The store argument of the commands: MLflow's own, with MLflow's default.
+#[derive(Debug, clap::Args)]
+struct StoreArg {
+    /// The store, as given to `mlflow server --backend-store-uri` [default: sqlite:///mlflow.db,
+    /// as MLflow's]
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
+    backend_store_uri: Option<String>,
+}
+
+impl StoreArg {
+    fn uri(&self) -> mlflow_janitor::Result<mlflow_janitor::StoreUri> {
+        self.backend_store_uri.as_deref().map_or_else(
+            || Ok(mlflow_janitor::StoreUri::default_store()),
+            mlflow_janitor::StoreUri::parse,
+        )
     }
 }
 

@@ -7,7 +7,8 @@ use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use mlflow_janitor::purge::{self, Mode, Report, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use mlflow_janitor::scope::{Scope, ScopeRequest};
-use mlflow_janitor::{Error, Result, StoreUri};
+use mlflow_janitor::store::DEFAULT_URI;
+use mlflow_janitor::{Error, Result, StoreUri, UnknownRevision};
 
 use super::Output;
 
@@ -23,10 +24,13 @@ than any --older-than.
 Examples:
   mlflow-janitor purge --backend-store-uri postgresql://mlflow@db/mlflow --dry-run
   mlflow-janitor purge --backend-store-uri postgresql://mlflow@db/mlflow --older-than 30d --yes
-  mlflow-janitor purge --backend-store-uri postgresql://mlflow@db/mlflow --experiment-names old-exp --yes"
+  mlflow-janitor purge --backend-store-uri postgresql://mlflow@db/mlflow --experiment-names old-exp --yes
+  mlflow-janitor purge --backend-store-uri mysql+pymysql://mlflow@db/mlflow --dry-run
+  mlflow-janitor purge --dry-run    # ./mlflow.db, MLflow's default store"
 )]
 pub struct Opts {
-    /// The store, as given to `mlflow server --backend-store-uri`.
+    /// The store, as given to `mlflow server --backend-store-uri` [default: sqlite:///mlflow.db,
+    /// as MLflow's]
     #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
     backend_store_uri: Option<String>,
 
@@ -84,6 +88,11 @@ pub struct Opts {
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
 
+    /// Work on a store whose schema revision mlflow-janitor does not know (a newer MLflow), as
+    /// long as every table that references what a purge deletes is one the plan knows.
+    #[arg(long)]
+    allow_unknown_schema: bool,
+
     /// How to print the report: a summary on stderr, or JSON on stdout.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -102,6 +111,7 @@ struct PolicyFile {
     statement_timeout: Option<String>,
     yes: Option<bool>,
     metrics_file: Option<PathBuf>,
+    allow_unknown_schema: Option<bool>,
 }
 
 /// Every setting of a purge, from the flags, else the policy file, else the default.
@@ -116,6 +126,7 @@ struct Settings {
     lock_timeout: Duration,
     statement_timeout: Duration,
     metrics_file: Option<PathBuf>,
+    unknown_revision: UnknownRevision,
 }
 
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
@@ -139,13 +150,7 @@ fn settle(opts: Opts) -> Result<Settings> {
         }),
         (None, None) => Ok(None),
     };
-    let uri = opts.backend_store_uri.or(file.backend_store_uri).ok_or_else(|| {
-        Error::InvalidSettings(
-            "no store: pass --backend-store-uri, set MLFLOW_BACKEND_STORE_URI, or put \
-             backend_store_uri in the --config file"
-                .into(),
-        )
-    })?;
+    let uri = opts.backend_store_uri.or(file.backend_store_uri);
     let names_entities = !(opts.experiment_ids.is_empty()
         && opts.experiment_names.is_empty()
         && opts.run_ids.is_empty());
@@ -162,7 +167,7 @@ fn settle(opts: Opts) -> Result<Settings> {
         )));
     }
     Ok(Settings {
-        uri: StoreUri::parse(&uri)?,
+        uri: StoreUri::parse(uri.as_deref().unwrap_or(DEFAULT_URI))?,
         request: ScopeRequest {
             older_than,
             experiment_ids: opts.experiment_ids,
@@ -183,6 +188,11 @@ fn settle(opts: Opts) -> Result<Settings> {
         )?
         .unwrap_or(Duration::ZERO),
         metrics_file: opts.metrics_file.or(file.metrics_file),
+        unknown_revision: if opts.allow_unknown_schema || file.allow_unknown_schema == Some(true) {
+            UnknownRevision::Allow
+        } else {
+            UnknownRevision::Refuse
+        },
     })
 }
 
@@ -211,10 +221,11 @@ fn purge_with(
     // One connection does the whole job: batches run one after another.
     let pool = uri.connect(1)?;
     let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
-    report.mlflow_version = mlflow_janitor::preflight(&mut conn, uri)?;
+    let schema = mlflow_janitor::preflight(&mut conn, uri, settings.unknown_revision)?;
+    report.mlflow_version = schema.mlflow_version;
     purge::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
-    purge::lock_store(&mut conn, uri)?;
-    let (scope, blocked) = Scope::resolve(&mut conn, &settings.request)?;
+    let _lock = purge::lock_store(&mut conn, uri)?;
+    let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
     report.blocked = blocked;
     for b in &report.blocked {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");

@@ -2,9 +2,9 @@
 
 use clap::Args;
 use mlflow_janitor::error::Error;
-use mlflow_janitor::{fresh_store, store, Result, StoreUri};
+use mlflow_janitor::{fresh_store, Result, StoreSchema, UnknownRevision};
 
-use super::confirm;
+use super::{confirm, StoreArg};
 
 #[derive(Debug, Args)]
 #[command(
@@ -12,15 +12,16 @@ use super::confirm;
     after_help = "\
 Keeps the schema and alembic_version, restores the `default` workspace and experiment 0
 `Default`, and restarts the id sequences: the next experiment gets id 1. For test stores: it
-refuses a server that is not on this machine unless --allow-remote is given.
+refuses a server that is not on this machine unless --allow-remote is given. Works on every
+schema mlflow-janitor knows, on PostgreSQL, MySQL/MariaDB and SQLite.
 
 Example:
-  mlflow-janitor reset --backend-store-uri postgresql://postgres@127.0.0.1/mlflow_test --yes"
+  mlflow-janitor reset --backend-store-uri postgresql://postgres@127.0.0.1/mlflow_test --yes
+  mlflow-janitor reset --backend-store-uri sqlite:////tmp/mlflow-test.db --yes"
 )]
 pub struct Opts {
-    /// The store, as given to `mlflow server --backend-store-uri`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
-    backend_store_uri: String,
+    #[command(flatten)]
+    store: StoreArg,
 
     /// Empty the store without asking.
     #[arg(long, short)]
@@ -32,16 +33,16 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> Result<()> {
-    let uri = StoreUri::parse(&opts.backend_store_uri)?;
+    let uri = opts.store.uri()?;
     if !uri.is_local() && !opts.allow_remote {
         return Err(Error::RemoteStore { uri: uri.to_string() });
     }
     let mut conn = uri.establish()?;
-    store::check_schema(&mut conn, &uri)?;
+    let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
     if !opts.yes {
         confirm(&format!("Empty every table of {uri}?"))?;
     }
-    let report = fresh_store::reset(&mut conn)?;
+    let report = fresh_store::reset(&mut conn, &schema)?;
     tracing::info!(duration_ms = report.duration_ms, "store reset");
     Ok(())
 }

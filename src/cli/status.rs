@@ -2,9 +2,9 @@
 
 use clap::Args;
 use mlflow_janitor::status::{self, Deleted, Status};
-use mlflow_janitor::{Result, StoreUri};
+use mlflow_janitor::{Result, StoreSchema, UnknownRevision};
 
-use super::Output;
+use super::{Output, StoreArg};
 
 #[derive(Debug, Args)]
 #[command(
@@ -19,9 +19,8 @@ Examples:
   mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow --output json"
 )]
 pub struct Opts {
-    /// The store, as given to `mlflow server --backend-store-uri`.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
-    backend_store_uri: String,
+    #[command(flatten)]
+    store: StoreArg,
 
     /// A table for people, or JSON for machines.
     #[arg(long, value_enum, default_value_t = Output::Text)]
@@ -29,10 +28,11 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> Result<()> {
-    let uri = StoreUri::parse(&opts.backend_store_uri)?;
+    let uri = opts.store.uri()?;
     let mut conn = uri.establish()?;
-    mlflow_janitor::store::check_schema(&mut conn, &uri)?;
-    let status = status::status(&mut conn)?;
+    let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
+    schema.require_latest("status", &uri)?;
+    let status = status::status(&mut conn, &schema)?;
     match opts.output {
         Output::Json => {
             println!("{}", serde_json::to_string_pretty(&status).expect("the status serializes"))

@@ -3,8 +3,11 @@
 use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
+use mlflow_janitor::purge::PurgeLock;
 use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::Backend;
 use predicates::prelude::*;
+use test_case::test_case;
 
 use crate::{fixtures, snapshot};
 
@@ -19,23 +22,32 @@ fn janitor(uri: &str) -> Command {
 }
 
 /// A session that holds the store's purge lock, as a running purge does, until dropped.
-fn hold_purge_lock(store: &TestStore) -> mlflow_janitor::DbConnection {
+fn hold_purge_lock(store: &TestStore) -> (mlflow_janitor::DbConnection, PurgeLock) {
     let mut holder = store.connect().unwrap();
-    let lock = format!("SELECT pg_advisory_lock({})", mlflow_janitor::purge::PURGE_LOCK_KEY);
-    diesel::sql_query(lock).execute(&mut holder).unwrap();
-    holder
+    let lock = mlflow_janitor::purge::lock_store(&mut holder, store.uri()).unwrap();
+    (holder, lock)
 }
 
 fn seeded_store() -> (TestStore, String) {
-    let (store, _) = fixtures::seeded_store();
+    seeded_store_on(Backend::Postgresql)
+}
+
+fn seeded_store_on(backend: Backend) -> (TestStore, String) {
+    let (store, _) = fixtures::seeded_store(backend);
     // The URI as MLflow spells it, with SQLAlchemy's driver suffix.
-    let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
+    let uri = store.uri().given().replacen("postgresql://", "postgresql+psycopg2://", 1).replacen(
+        "mysql://",
+        "mysql+pymysql://",
+        1,
+    );
     (store, uri)
 }
 
-#[test]
-fn purge_with_yes_reports_json_on_stdout_and_exits_0() {
-    let (store, uri) = seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn purge_with_yes_reports_json_on_stdout_and_exits_0(backend: Backend) {
+    let (store, uri) = seeded_store_on(backend);
     let output = janitor(&uri).args(["--yes", "--output", "json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -48,9 +60,11 @@ fn purge_with_yes_reports_json_on_stdout_and_exits_0() {
     drop(store);
 }
 
-#[test]
-fn dry_run_prints_the_plan_and_changes_nothing() {
-    let (store, uri) = seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn dry_run_prints_the_plan_and_changes_nothing(backend: Backend) {
+    let (store, uri) = seeded_store_on(backend);
     let before = snapshot(&mut store.connect().unwrap());
     janitor(&uri)
         .arg("--dry-run")
@@ -79,14 +93,13 @@ fn without_yes_and_without_a_terminal_it_refuses() {
 fn bad_input_is_one_line_with_its_exit_code_and_touches_nothing() {
     let (store, uri) = seeded_store();
     let before = snapshot(&mut store.connect().unwrap());
-    let cases: [(&[&str], &str, u8, &str); 5] = [
+    let missing_file = tempfile::tempdir().unwrap();
+    let missing_uri = format!("sqlite:///{}/typo.db", missing_file.path().display());
+    let cases: [(&[&str], &str, u8, &str); 7] = [
         (&["--run-ids", "live-run-1a"], &uri, exit_code::USAGE, "run live-run-1a is not deleted"),
-        (
-            &[],
-            "mysql://root@127.0.0.1/mlflow",
-            exit_code::USAGE,
-            "unsupported backend store URI scheme",
-        ),
+        (&[], "mongodb://db/mlflow", exit_code::USAGE, "unsupported backend store URI scheme"),
+        (&[], "sqlite://mlflow.db", exit_code::USAGE, "three slashes"),
+        (&[], &missing_uri, exit_code::STORE, "no SQLite store at"),
         (&["--older-than", "soon"], &uri, exit_code::USAGE, "examples: 30d"),
         (&["--older-than", "30d", "--run-ids", "x"], &uri, exit_code::USAGE, "cannot be used with"),
         (&[], "postgresql://postgres@127.0.0.1:1/mlflow", exit_code::STORE, "cannot connect to"),
@@ -104,6 +117,16 @@ fn bad_input_is_one_line_with_its_exit_code_and_touches_nothing() {
         assert!(error_line.contains(message), "{args:?}: {stderr}");
     }
     assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+    // Without a URI: MLflow's ./mlflow.db, never created when missing.
+    Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .env_remove("MLFLOW_BACKEND_STORE_URI")
+        .current_dir(missing_file.path())
+        .args(["purge", "--dry-run"])
+        .assert()
+        .code(i32::from(exit_code::STORE))
+        .stderr(predicate::str::contains("the default store when no URI is given"));
+    assert_eq!(std::fs::read_dir(missing_file.path()).unwrap().count(), 0, "a file was made");
 }
 
 #[test]
@@ -199,9 +222,11 @@ fn help_and_version_are_pinned() {
         .stdout(predicate::str::contains("complete -F _mlflow__janitor"));
 }
 
-#[test]
-fn a_second_purge_of_the_same_store_is_refused_and_touches_nothing() {
-    let (store, uri) = seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn a_second_purge_of_the_same_store_is_refused_and_touches_nothing(backend: Backend) {
+    let (store, uri) = seeded_store_on(backend);
     let _holder = hold_purge_lock(&store);
     let before = snapshot(&mut store.connect().unwrap());
     janitor(&uri)
@@ -219,7 +244,7 @@ fn max_duration_stops_between_batches_and_the_next_run_finishes() {
     fixtures::live(&mut conn);
     let live = snapshot(&mut conn);
     fixtures::deleted(&mut conn);
-    let uri = store.uri().connection_url();
+    let uri = store.uri().given();
 
     let args = ["--yes", "--batch-size", "1", "--throttle", "100ms", "--max-duration", "350ms"];
     janitor(uri).args(args).assert().code(i32::from(exit_code::NOT_FINISHED));

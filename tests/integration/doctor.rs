@@ -17,7 +17,7 @@ fn doctor(uri: &str) -> Command {
 fn a_clean_store_has_no_problem_and_exits_0() {
     let store = mlflow_janitor::test_store::TestStore::new().unwrap();
     fixtures::live(&mut store.connect().unwrap());
-    doctor(store.uri().connection_url())
+    doctor(store.uri().given())
         .assert()
         .code(0)
         .stdout(predicate::str::contains("no problems found"))
@@ -50,7 +50,7 @@ fn orphans_are_found_then_removed_with_fix_and_live_rows_stay() {
     ] {
         diesel::sql_query(statement).execute(&mut conn).unwrap();
     }
-    let uri = store.uri().connection_url();
+    let uri = store.uri().given();
 
     let found = doctor(uri).args(["--output", "json"]).output().unwrap();
     assert_eq!(found.status.code(), Some(i32::from(exit_code::PROBLEMS_FOUND)));

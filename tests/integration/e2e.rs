@@ -78,7 +78,7 @@ fn assert_no_orphans(conn: &mut mlflow_janitor::DbConnection) {
 fn seeded_by_mlflow() -> (PathBuf, TestStore, String, tempfile::TempDir) {
     let python = mlflow_python();
     let store = TestStore::new().unwrap();
-    let uri = store.uri().connection_url().replacen("postgresql://", "postgresql+psycopg2://", 1);
+    let uri = store.uri().given().replacen("postgresql://", "postgresql+psycopg2://", 1);
     let state = tempfile::tempdir().unwrap();
     let seeded = client(&python, "seed", &uri, state.path());
     assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
@@ -159,13 +159,13 @@ fn init_makes_the_schema_mlflow_db_upgrade_makes() {
         .execute(&mut server.establish().unwrap())
         .unwrap();
     let upgraded = Command::new(python.with_file_name("mlflow"))
-        .args(["db", "upgrade", by_mlflow.connection_url()])
+        .args(["db", "upgrade", by_mlflow.given()])
         .output()
         .unwrap();
     assert!(upgraded.status.success(), "{}", String::from_utf8_lossy(&upgraded.stderr));
     assert_cmd::Command::cargo_bin("mlflow-janitor")
         .unwrap()
-        .args(["init", "--backend-store-uri", by_janitor.connection_url()])
+        .args(["init", "--backend-store-uri", by_janitor.given()])
         .assert()
         .code(0);
 
@@ -181,7 +181,7 @@ fn init_makes_the_schema_mlflow_db_upgrade_makes() {
 fn reset_leaves_a_store_of_every_kind_fresh_for_the_real_client() {
     let python = mlflow_python();
     let store = TestStore::new().unwrap();
-    let uri = store.uri().connection_url().to_owned();
+    let uri = store.uri().given().to_owned();
     let state = tempfile::tempdir().unwrap();
     let seeded = client(&python, "seed-every-kind", &uri, state.path());
     assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
@@ -211,7 +211,7 @@ fn the_readme_pytest_fixture_resets_the_store_between_tests() {
     let python = mlflow_python();
     // The fixture makes its own database on the test server and calls `mlflow-janitor`.
     let store = TestStore::new().unwrap();
-    let server = store.uri().connection_url().rsplit_once('/').unwrap().0.to_owned();
+    let server = store.uri().given().rsplit_once('/').unwrap().0.to_owned();
     let janitor_dir = Path::new(env!("CARGO_BIN_EXE_mlflow-janitor")).parent().unwrap();
     let path = format!("{}:{}", janitor_dir.display(), std::env::var("PATH").unwrap_or_default());
     let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/test_reset_fixture.py");

@@ -53,7 +53,7 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes() {
         fixtures::run(&mut conn, 2, &format!("bulk-{i:02}"), Some(Some(fixtures::now_ms())));
     }
     let initial = holdings(&mut conn);
-    let uri = store.uri().connection_url().to_owned();
+    let uri = store.uri().given().to_owned();
     let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
 
     let deleted_left = |conn: &mut mlflow_janitor::DbConnection| -> i64 {

@@ -5,7 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use mlflow_janitor::schema::*;
 use mlflow_janitor::test_store::TestStore;
-use mlflow_janitor::DbConnection;
+use mlflow_janitor::{Backend, DbConnection};
 
 pub const DAY_MS: i64 = 86_400_000;
 
@@ -466,9 +466,9 @@ pub fn deleted(conn: &mut DbConnection) {
     run(conn, 1, "gone-run-undated", Some(None));
 }
 
-/// A new store holding [`live`] and [`deleted`].
-pub fn seeded_store() -> (TestStore, DbConnection) {
-    let store = TestStore::new().unwrap();
+/// A new store on `backend` holding [`live`] and [`deleted`].
+pub fn seeded_store(backend: Backend) -> (TestStore, DbConnection) {
+    let store = TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
     live(&mut conn);
     deleted(&mut conn);

@@ -6,8 +6,9 @@ use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
 use mlflow_janitor::schema::{alembic_version, experiments, workspaces};
 use mlflow_janitor::test_store::TestStore;
-use mlflow_janitor::{fresh_store, DbConnection};
+use mlflow_janitor::{fresh_store, Backend, DbConnection};
 use predicates::prelude::*;
+use test_case::test_case;
 
 use crate::{fixtures, snapshot, SiblingDatabase};
 
@@ -54,43 +55,60 @@ fn next_experiment_id(conn: &mut DbConnection) -> i32 {
         .unwrap()
 }
 
-#[test]
-fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
     diesel::insert_into(workspaces::table)
         .values((workspaces::name.eq("team-a"), workspaces::description.eq("another")))
         .execute(&mut conn)
         .unwrap();
-    diesel::sql_query("SELECT setval('experiments_experiment_id_seq', 41)")
-        .execute(&mut conn)
-        .unwrap();
+    // Ids handed out up to 41 (SQLite takes the highest id left plus one).
+    let bump_ids = match backend {
+        Backend::Postgresql => "SELECT setval('experiments_experiment_id_seq', 41)",
+        Backend::Mysql => "ALTER TABLE experiments AUTO_INCREMENT = 42",
+        Backend::Sqlite => "SELECT 1",
+    };
+    diesel::sql_query(bump_ids).execute(&mut conn).unwrap();
 
-    fresh_store::reset(&mut conn).unwrap();
+    let schema = crate::schema(&mut conn);
+    fresh_store::reset(&mut conn, &schema).unwrap();
 
     assert_fresh(&mut conn);
     assert_eq!(next_experiment_id(&mut conn), 1);
 }
 
-#[test]
-fn reset_keeps_the_default_experiments_artifact_location() {
-    let store = TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn reset_keeps_the_default_experiments_artifact_location(backend: Backend) {
+    let store = TestStore::on(backend).unwrap();
     let mut conn = store.pool().unwrap().get().unwrap();
+    if backend == Backend::Mysql {
+        diesel::sql_query("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'")
+            .execute(&mut conn)
+            .unwrap();
+    }
     fixtures::experiment(&mut conn, 0, "Default", None);
-    fresh_store::reset(&mut conn).unwrap();
+    let schema = crate::schema(&mut conn);
+    fresh_store::reset(&mut conn, &schema).unwrap();
     let location: Option<String> =
         experiments::table.select(experiments::artifact_location).first(&mut conn).unwrap();
     assert_eq!(location.as_deref(), Some("/mlruns/0"));
 }
 
-#[test]
-fn init_creates_the_database_and_refuses_one_with_tables() {
-    let store = TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn init_creates_the_database_and_refuses_one_with_tables(backend: Backend) {
+    let store = TestStore::on(backend).unwrap();
     let fresh = store.uri().with_database(&format!("{}_init", store.uri().database()));
     let _dropped = SiblingDatabase(fresh.clone());
     janitor(&[
         "init",
         "--backend-store-uri",
-        fresh.connection_url(),
+        fresh.given(),
         "--default-artifact-root",
         "s3://bucket/mlruns/",
     ])
@@ -105,7 +123,7 @@ fn init_creates_the_database_and_refuses_one_with_tables() {
     assert_eq!(next_experiment_id(&mut conn), 1);
     let before = snapshot(&mut conn);
 
-    janitor(&["init", "--backend-store-uri", fresh.connection_url()])
+    janitor(&["init", "--backend-store-uri", fresh.given()])
         .assert()
         .code(i32::from(exit_code::USAGE))
         .stderr(predicate::str::contains("already has 65 tables"));
@@ -114,8 +132,8 @@ fn init_creates_the_database_and_refuses_one_with_tables() {
 
 #[test]
 fn reset_refuses_what_it_should_not_touch() {
-    let (store, mut conn) = fixtures::seeded_store();
-    let uri = store.uri().connection_url().to_owned();
+    let (store, mut conn) = fixtures::seeded_store(Backend::Postgresql);
+    let uri = store.uri().given().to_owned();
     let before = snapshot(&mut conn);
     let remote = uri.replace("127.0.0.1", "10.255.0.1");
     let cases: [(&[&str], &str, u8, &str); 2] = [
@@ -150,7 +168,7 @@ fn reset_refuses_what_it_should_not_touch() {
 
 #[test]
 fn reset_works_for_a_role_that_is_not_a_superuser() {
-    let (store, mut conn) = fixtures::seeded_store();
+    let (store, mut conn) = fixtures::seeded_store(Backend::Postgresql);
     let role = format!("{}_owner", store.uri().database());
     for statement in [
         format!("CREATE ROLE {role} LOGIN"),
@@ -159,10 +177,13 @@ fn reset_works_for_a_role_that_is_not_a_superuser() {
     ] {
         diesel::sql_query(statement).execute(&mut conn).unwrap();
     }
-    let as_role = store.uri().connection_url().replacen("postgres@", &format!("{role}@"), 1);
-    let reset = mlflow_janitor::StoreUri::parse(&as_role)
-        .and_then(|uri| uri.establish())
-        .and_then(|mut plain| fresh_store::reset(&mut plain));
+    let as_role = store.uri().given().replacen("postgres@", &format!("{role}@"), 1);
+    let reset = mlflow_janitor::StoreUri::parse(&as_role).and_then(|uri| uri.establish()).and_then(
+        |mut plain| {
+            let schema = crate::schema(&mut plain);
+            fresh_store::reset(&mut plain, &schema)
+        },
+    );
     let cleanup = [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")];
     for statement in cleanup {
         diesel::sql_query(statement).execute(&mut conn).unwrap();

@@ -15,42 +15,52 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
+use mlflow_janitor::introspect;
 use mlflow_janitor::purge::{Mode, Report};
 use mlflow_janitor::scope::{Scope, ScopeRequest};
-use mlflow_janitor::DbConnection;
+use mlflow_janitor::{Backend, DbConnection, StoreSchema, StoreUri, UnknownRevision};
 
 #[derive(QueryableByName)]
-struct TableRows {
+struct Row {
     #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = Text)]
-    rows: String,
+    row: String,
 }
 
 /// Every row of every table, as text, by table: two equal snapshots mean an unchanged store.
 pub fn snapshot(conn: &mut DbConnection) -> BTreeMap<String, String> {
-    let tables: Vec<String> = diesel::sql_query(
-        "SELECT table_name::text AS name, '' AS rows FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
-    )
-    .load::<TableRows>(conn)
-    .unwrap()
-    .into_iter()
-    .map(|t| t.name)
-    .collect();
+    let mut tables = BTreeMap::new();
+    for table in introspect::tables(conn).unwrap() {
+        let query = match conn.backend() {
+            Backend::Postgresql => format!("SELECT t::text AS row FROM \"{table}\" t"),
+            backend => {
+                let quote = if backend == Backend::Mysql { '`' } else { '"' };
+                let columns: Vec<String> = introspect::columns(conn, &table)
+                    .unwrap()
+                    .iter()
+                    .map(|c| format!("{quote}{c}{quote}"))
+                    .collect();
+                format!(
+                    "SELECT JSON_ARRAY({}) AS row FROM {quote}{table}{quote}",
+                    columns.join(", ")
+                )
+            }
+        };
+        let mut rows: Vec<String> = diesel::sql_query(query)
+            .load::<Row>(conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.row)
+            .collect();
+        rows.sort();
+        tables.insert(table, rows.join("\n"));
+    }
     tables
-        .iter()
-        .map(|table| {
-            let row: TableRows = diesel::sql_query(format!(
-                "SELECT '{table}' AS name, \
-                        coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') AS rows \
-                 FROM {table} t"
-            ))
-            .get_result(conn)
-            .unwrap();
-            (row.name, row.rows)
-        })
-        .collect()
+}
+
+/// The store's schema, as a purge reads it.
+pub fn schema(conn: &mut DbConnection) -> StoreSchema {
+    // The URI only names the store in error messages.
+    StoreSchema::read(conn, &StoreUri::default_store(), UnknownRevision::Refuse).unwrap()
 }
 
 /// Purges through the library, as the binary does after its confirmation.
@@ -60,21 +70,28 @@ pub fn purge(
     mode: Mode,
     batch_size: usize,
 ) -> mlflow_janitor::Result<Report> {
-    let (scope, blocked) = Scope::resolve(conn, &request)?;
-    let mut report = Report::new("test".into(), "3.17.2", mode);
+    let schema = schema(conn);
+    let (scope, blocked) = Scope::resolve(conn, &schema, &request)?;
+    let mut report = Report::new("test".into(), schema.mlflow_version, mode);
     report.blocked = blocked;
     let options = mlflow_janitor::purge::Options::new(mode, batch_size);
     mlflow_janitor::purge::run(conn, &scope, &options, &mut report, &mut |_| {})?;
     Ok(report)
 }
 
-/// A database made beside a test store, dropped with it.
-pub struct SiblingDatabase(pub mlflow_janitor::StoreUri);
+/// A database made beside a test store, dropped with it. (A SQLite sibling lives in the test
+/// store's own folder, which goes with the store.)
+pub struct SiblingDatabase(pub StoreUri);
 
 impl Drop for SiblingDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = self.0.with_database("postgres").establish() {
-            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0.database());
+        let (maintenance, force) = match self.0.backend() {
+            Backend::Postgresql => ("postgres", " WITH (FORCE)"),
+            Backend::Mysql => ("mysql", ""),
+            Backend::Sqlite => return,
+        };
+        if let Ok(mut admin) = self.0.with_database(maintenance).establish() {
+            let drop = format!("DROP DATABASE IF EXISTS {}{force}", self.0.database());
             let _ = diesel::sql_query(drop).execute(&mut admin);
         }
     }

@@ -8,7 +8,8 @@ use mlflow_janitor::purge::Mode;
 use mlflow_janitor::schema::{experiments, metrics, runs};
 use mlflow_janitor::scope::ScopeRequest;
 use mlflow_janitor::test_store::TestStore;
-use mlflow_janitor::{DbConnection, Error};
+use mlflow_janitor::{Backend, DbConnection, Error};
+use test_case::test_case;
 
 use crate::fixtures;
 use crate::{purge, snapshot};
@@ -29,9 +30,11 @@ fn experiment_ids(conn: &mut DbConnection) -> Vec<i32> {
         .unwrap()
 }
 
-#[test]
-fn default_purge_leaves_exactly_the_live_store() {
-    let store = TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn default_purge_leaves_exactly_the_live_store(backend: Backend) {
+    let store = TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
     fixtures::live(&mut conn);
     let live = snapshot(&mut conn);
@@ -60,9 +63,11 @@ fn default_purge_leaves_exactly_the_live_store() {
     }
 }
 
-#[test]
-fn dry_run_counts_what_a_purge_deletes_and_changes_nothing() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn dry_run_counts_what_a_purge_deletes_and_changes_nothing(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
     let before = snapshot(&mut conn);
 
     let dry = purge(&mut conn, ScopeRequest::default(), Mode::DryRun, 3).unwrap();
@@ -73,9 +78,11 @@ fn dry_run_counts_what_a_purge_deletes_and_changes_nothing() {
     assert_eq!(dry.entities, real.entities);
 }
 
-#[test]
-fn older_than_keeps_recent_deletions_and_takes_undated_runs() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn older_than_keeps_recent_deletions_and_takes_undated_runs(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
 
     let request =
         ScopeRequest { older_than: Some(Duration::from_secs(30 * 86_400)), ..Default::default() };
@@ -91,9 +98,11 @@ fn older_than_keeps_recent_deletions_and_takes_undated_runs() {
     assert_eq!(experiment_ids(&mut conn), [1, 2, 4]);
 }
 
-#[test]
-fn named_runs_and_experiments_purge_exactly_those() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn named_runs_and_experiments_purge_exactly_those(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
 
     let request = ScopeRequest {
         run_ids: ids(&["gone-run-2", "doomed-run-4a"]),
@@ -114,9 +123,11 @@ fn named_runs_and_experiments_purge_exactly_those() {
     assert_eq!(experiment_ids(&mut conn), [1, 2, 4]);
 }
 
-#[test]
-fn naming_a_live_or_missing_entity_deletes_nothing() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn naming_a_live_or_missing_entity_deletes_nothing(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
     let before = snapshot(&mut conn);
 
     let bad_requests = [
@@ -150,12 +161,15 @@ fn naming_a_live_or_missing_entity_deletes_nothing() {
     assert_eq!(snapshot(&mut conn), before);
 }
 
-#[test]
-fn a_run_restored_during_the_purge_rolls_its_batch_back() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn a_run_restored_during_the_purge_rolls_its_batch_back(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
     let request =
         ScopeRequest { run_ids: ids(&["gone-run-1", "gone-run-2"]), ..Default::default() };
-    let (scope, _) = mlflow_janitor::scope::Scope::resolve(&mut conn, &request).unwrap();
+    let schema = crate::schema(&mut conn);
+    let (scope, _) = mlflow_janitor::scope::Scope::resolve(&mut conn, &schema, &request).unwrap();
     // Another client restores a run after the scope was checked.
     diesel::update(runs::table.filter(runs::run_uuid.eq("gone-run-2")))
         .set(runs::lifecycle_stage.eq("active"))
@@ -187,9 +201,11 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back() {
     assert_eq!(restored_metrics, 3);
 }
 
-#[test]
-fn an_experiment_a_guardrail_uses_is_kept_and_reported() {
-    let (_store, mut conn) = fixtures::seeded_store();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn an_experiment_a_guardrail_uses_is_kept_and_reported(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
     diesel::sql_query(
         "INSERT INTO guardrails (guardrail_id, name, scorer_id, scorer_version, stage, action, \
                                  created_at, last_updated_at, workspace) \

@@ -8,7 +8,7 @@ use crate::fixtures::{self, now_ms, DAY_MS};
 
 #[test]
 fn status_counts_each_kind_per_workspace() {
-    let (store, mut conn) = fixtures::seeded_store();
+    let (store, mut conn) = fixtures::seeded_store(mlflow_janitor::Backend::Postgresql);
     // A second workspace with a deleted experiment, a deleted model version and an old trace.
     for statement in [
         "INSERT INTO workspaces (name) VALUES ('team-b')".to_owned(),
@@ -32,7 +32,8 @@ fn status_counts_each_kind_per_workspace() {
         diesel::sql_query(&statement).execute(&mut conn).unwrap();
     }
 
-    let status = status(&mut conn).unwrap();
+    let schema = crate::schema(&mut conn);
+    let status = status(&mut conn, &schema).unwrap();
 
     let names: Vec<&str> = status.workspaces.iter().map(|w| w.workspace.as_str()).collect();
     assert_eq!(names, ["default", "team-b"]);
@@ -58,7 +59,7 @@ fn status_counts_each_kind_per_workspace() {
     assert_eq!(rows("experiments"), 3);
 
     // The same figures for people, and as JSON.
-    let uri = store.uri().connection_url().to_owned();
+    let uri = store.uri().given().to_owned();
     let text = Command::cargo_bin("mlflow-janitor")
         .unwrap()
         .args(["status", "--backend-store-uri", &uri])

@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# The mlflow-janitor image: the release binary on debian:bookworm-slim with only the client
+# libraries it links (libpq, libmariadb; SQLite is built into the binary), run as uid 10001.
+#
+#   docker build -t mlflow-janitor .
+#   docker run --rm -e MLFLOW_BACKEND_STORE_URI=postgresql://mlflow@db/mlflow mlflow-janitor purge --dry-run
+#
+# .ci/check-deploy lints this file (hadolint) and checks its final stage runs as non-root.
+
+FROM rust:1-bookworm AS builder
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq-dev libmariadb-dev-compat \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# The cargo registry and target/ live in BuildKit cache mounts, so a rebuild after a source
+# change recompiles the crate, not its dependencies. The binary is copied out of the cache mount
+# in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked --bin mlflow-janitor \
+ && install -D -m 0755 target/release/mlflow-janitor /out/mlflow-janitor
+
+FROM debian:bookworm-slim
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="mlflow-janitor" \
+      org.opencontainers.image.description="Purges what MLflow only soft-deletes from its SQL backend store" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
+# Runtime libraries only: the PostgreSQL and MariaDB/MySQL clients, and CA certificates for
+# sslmode=verify-full / ssl-mode=VERIFY_IDENTITY. Versions follow Debian's security updates.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libpq5 libmariadb3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 janitor \
+ && useradd --system --uid 10001 --gid janitor --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin janitor
+COPY --from=builder /out/mlflow-janitor /usr/local/bin/mlflow-janitor
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without looking the name up.
+USER 10001:10001
+ENTRYPOINT ["mlflow-janitor"]
+CMD ["--help"]

@@ -1,0 +1,124 @@
+//! Which MLflow schema a store has: its alembic revision, the MLflow versions mlflow-janitor
+//! knows, and the tables and columns that vary between them, read once before any work.
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::error::{Error, Result};
+use crate::introspect;
+use crate::store::{Backend, DbConnection, StoreUri};
+
+/// An MLflow schema: the alembic revision its `mlflow db upgrade` leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownSchema {
+    pub mlflow: &'static str,
+    pub revision: &'static str,
+}
+
+/// The schemas whose tables the delete plan knows, oldest first.
+pub const KNOWN_SCHEMAS: &[KnownSchema] = &[LATEST];
+
+/// The newest schema: the one `init` creates and the mirror in `schema.rs` describes.
+pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };
+
+/// The MLflow version reported for a revision mlflow-janitor does not know.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
+/// Whether a store of an unknown revision may be worked on (when its foreign keys pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownRevision {
+    Refuse,
+    Allow,
+}
+
+/// What a store's schema holds.
+#[derive(Debug, Clone)]
+pub struct StoreSchema {
+    pub backend: Backend,
+    /// The MLflow version of the revision, or [`UNKNOWN_VERSION`].
+    pub mlflow_version: &'static str,
+    pub revision: String,
+    tables: BTreeSet<String>,
+    /// `runs.deleted_time`, recorded since MLflow 2.0: without it no deleted run has a date.
+    pub runs_deleted_time: bool,
+    /// `experiments.workspace` (MLflow 3.10 on): names are unique per workspace.
+    pub workspaces: bool,
+}
+
+#[derive(QueryableByName)]
+struct Revision {
+    #[diesel(sql_type = Text)]
+    version_num: String,
+}
+
+impl StoreSchema {
+    /// Reads the store's revision and tables; a revision the delete plan does not know is an
+    /// error unless `unknown` allows it.
+    pub fn read(
+        conn: &mut DbConnection,
+        uri: &StoreUri,
+        unknown: UnknownRevision,
+    ) -> Result<StoreSchema> {
+        let tables = introspect::tables(conn)?;
+        if !tables.contains("alembic_version") {
+            return Err(Error::NotMlflow { uri: uri.to_string() });
+        }
+        let revision: Revision = diesel::sql_query("SELECT version_num FROM alembic_version")
+            .get_result(conn)
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => Error::NotMlflow { uri: uri.to_string() },
+                e => e.into(),
+            })?;
+        let known = KNOWN_SCHEMAS.iter().find(|known| known.revision == revision.version_num);
+        let mlflow_version = match (known, unknown) {
+            (Some(known), _) => known.mlflow,
+            (None, UnknownRevision::Allow) => UNKNOWN_VERSION,
+            (None, UnknownRevision::Refuse) => {
+                return Err(Error::UnknownSchema {
+                    uri: uri.to_string(),
+                    revision: revision.version_num,
+                    known: KNOWN_SCHEMAS
+                        .iter()
+                        .map(|known| format!("{} (MLflow {})", known.revision, known.mlflow))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+        };
+        let runs_deleted_time =
+            introspect::columns(conn, "runs")?.iter().any(|c| c == "deleted_time");
+        let workspaces = introspect::columns(conn, "experiments")?.iter().any(|c| c == "workspace");
+        Ok(StoreSchema {
+            backend: conn.backend(),
+            mlflow_version,
+            revision: revision.version_num,
+            tables,
+            runs_deleted_time,
+            workspaces,
+        })
+    }
+
+    /// Refuses a store of another schema than the latest, for `command`, which reads only it.
+    pub fn require_latest(&self, command: &'static str, uri: &StoreUri) -> Result<()> {
+        if self.revision == LATEST.revision {
+            return Ok(());
+        }
+        Err(Error::NotLatestSchema {
+            command,
+            uri: uri.to_string(),
+            found: self.mlflow_version,
+            latest: LATEST.mlflow,
+        })
+    }
+
+    pub fn has_table(&self, table: &str) -> bool {
+        self.tables.contains(table)
+    }
+
+    /// True when every one of `tables` exists.
+    pub fn has_tables(&self, tables: &[&str]) -> bool {
+        tables.iter().all(|table| self.has_table(table))
+    }
+}
