@@ -5,13 +5,13 @@
 
 use diesel::dsl::{not, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::Bool;
 
 use crate::coverage;
 use crate::error::Result;
 use crate::introspect::{self, ForeignKey};
 use crate::schema::*;
-use crate::store::DbConnection;
+use crate::store::{Backend, DbConnection};
 
 /// Rows of `table` whose owner is gone.
 pub struct OrphanCheck {
@@ -89,13 +89,14 @@ pub static ORPHAN_CHECKS: &[OrphanCheck] = &[
         )))
     }),
     orphans!(entity_associations.association_id: String, "associations of experiments that are gone", None, {
-        // Experiment ids are integers; the association keeps them as text.
+        // Experiment ids are integers; the association keeps them as text (CONCAT makes text on
+        // every backend; CAST's type names differ).
         sql::<Bool>(
             "(entity_associations.source_type = 'experiment' AND entity_associations.source_id \
-               NOT IN (SELECT CAST(experiment_id AS VARCHAR(32)) FROM experiments)) \
+               NOT IN (SELECT CONCAT(experiment_id, '') FROM experiments)) \
              OR (entity_associations.destination_type = 'experiment' AND \
                entity_associations.destination_id \
-               NOT IN (SELECT CAST(experiment_id AS VARCHAR(32)) FROM experiments))",
+               NOT IN (SELECT CONCAT(experiment_id, '') FROM experiments))",
         )
     }),
     orphans!(sql_trace_metric_daily_rollups.experiment_id: i32, "rollups of experiments that are gone", None, {
@@ -175,7 +176,7 @@ impl Finding {
 pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
     let keys = introspect::foreign_keys(conn)?;
     let mut findings = Vec::new();
-    for check in active_checks(&keys) {
+    for check in active_checks(&keys, conn.backend()) {
         let rows = (check.count)(conn)?;
         if rows > 0 {
             findings.push(Finding::Orphans { table: check.table, what: check.what, rows });
@@ -186,7 +187,7 @@ pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
         .into_iter()
         .chain(unknown.into_iter().map(|fk| coverage::unknown_reference_error(fk).to_string()));
     findings.extend(problems.map(|problem| Finding::ForeignKey { problem }));
-    let indexes = index_columns(conn)?;
+    let indexes = introspect::index_columns(conn)?;
     for (table, columns) in PURGE_LOOKUPS {
         let served = indexes.iter().any(|(t, index)| {
             t == table
@@ -198,7 +199,13 @@ pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
                 table,
                 columns: columns.to_vec(),
                 statement: format!(
-                    "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_{table}_{} ON {table} ({});",
+                    "CREATE INDEX {}ix_{table}_{} ON {table} ({});",
+                    // PostgreSQL builds it without blocking the tracking server's writes.
+                    if conn.backend() == Backend::Postgresql {
+                        "CONCURRENTLY IF NOT EXISTS "
+                    } else {
+                        ""
+                    },
                     columns.join("_"),
                     columns.join(", ")
                 ),
@@ -208,10 +215,17 @@ pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
-/// The orphan checks that apply to a store with these foreign keys.
-fn active_checks(keys: &[ForeignKey]) -> impl Iterator<Item = &'static OrphanCheck> + '_ {
-    ORPHAN_CHECKS.iter().filter(|check| match check.unless_foreign_key_to {
-        Some(parent) => !keys.iter().any(|fk| fk.table == check.table && fk.parent == parent),
+/// The orphan checks that apply to a store with these foreign keys. SQLite enforces a declared
+/// foreign key only on the connections that turn it on, so there a declaration rules nothing out.
+fn active_checks(
+    keys: &[ForeignKey],
+    backend: Backend,
+) -> impl Iterator<Item = &'static OrphanCheck> + '_ {
+    ORPHAN_CHECKS.iter().filter(move |check| match check.unless_foreign_key_to {
+        Some(parent) => {
+            backend == Backend::Sqlite
+                || !keys.iter().any(|fk| fk.table == check.table && fk.parent == parent)
+        }
         None => true,
     })
 }
@@ -225,7 +239,7 @@ pub fn fix_orphans(
 ) -> Result<Vec<(&'static str, &'static str, u64)>> {
     let keys = introspect::foreign_keys(conn)?;
     let mut fixed = Vec::new();
-    for check in active_checks(&keys) {
+    for check in active_checks(&keys, conn.backend()) {
         let mut rows = 0;
         loop {
             let deleted = conn.transaction(|conn| (check.fix_batch)(conn, batch_size))? as u64;
@@ -241,32 +255,4 @@ pub fn fix_orphans(
         }
     }
     Ok(fixed)
-}
-
-#[derive(QueryableByName)]
-struct IndexColumns {
-    #[diesel(sql_type = Text)]
-    table: String,
-    /// Comma-separated, in key order.
-    #[diesel(sql_type = Text)]
-    columns: String,
-}
-
-/// Every index of the store's tables, as its key columns in order.
-fn index_columns(conn: &mut DbConnection) -> Result<Vec<(String, Vec<String>)>> {
-    let rows: Vec<IndexColumns> = diesel::sql_query(
-        "SELECT t.relname::text AS table, \
-                string_agg(a.attname::text, ',' ORDER BY k.n) AS columns \
-         FROM pg_index i \
-         JOIN pg_class t ON t.oid = i.indrelid \
-         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) \
-         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
-         WHERE t.relnamespace = current_schema()::regnamespace \
-         GROUP BY t.relname, i.indexrelid",
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.table, r.columns.split(',').map(str::to_owned).collect()))
-        .collect())
 }

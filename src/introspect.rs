@@ -152,3 +152,44 @@ pub fn columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
     let rows = diesel::sql_query(query).bind::<Text, _>(table).load::<Name>(conn)?;
     Ok(rows.into_iter().map(|c| c.name).collect())
 }
+
+#[derive(QueryableByName)]
+struct IndexColumns {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    /// Comma-separated, in key order.
+    #[diesel(sql_type = Text)]
+    columns: String,
+}
+
+/// Every index (primary keys included) as its table and its columns in key order.
+pub fn index_columns(conn: &mut DbConnection) -> Result<Vec<(String, Vec<String>)>> {
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT t.relname::text AS table_name, \
+                    string_agg(a.attname::text, ',' ORDER BY k.n) AS columns \
+             FROM pg_index i \
+             JOIN pg_class t ON t.oid = i.indrelid \
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum \
+             WHERE t.relnamespace = current_schema()::regnamespace \
+             GROUP BY t.relname, i.indexrelid"
+        }
+        Backend::Mysql => {
+            "SELECT table_name AS table_name, \
+                    GROUP_CONCAT(column_name ORDER BY seq_in_index) AS columns \
+             FROM information_schema.statistics WHERE table_schema = DATABASE() \
+             GROUP BY table_name, index_name"
+        }
+        Backend::Sqlite => {
+            "SELECT m.name AS table_name, group_concat(c.name, ',' ORDER BY c.seqno) AS columns \
+             FROM sqlite_master m, pragma_index_list(m.name) i, pragma_index_info(i.name) c \
+             WHERE m.type = 'table' GROUP BY m.name, i.name"
+        }
+    };
+    let rows: Vec<IndexColumns> = diesel::sql_query(query).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.table_name, r.columns.split(',').map(str::to_owned).collect()))
+        .collect())
+}

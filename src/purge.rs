@@ -301,6 +301,9 @@ impl PhaseRunner<'_> {
             let started = Instant::now();
             let (ids, rows) = write_transaction(self.conn, |conn| {
                 let ids = next_batch(conn, &after, self.limit)?;
+                if ids.is_empty() {
+                    return Ok((ids, Vec::new()));
+                }
                 let rows = delete_batch(conn, self.schema, phase, &ids)?;
                 Ok::<_, Error>((ids, rows))
             })?;

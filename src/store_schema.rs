@@ -17,8 +17,18 @@ pub struct KnownSchema {
     pub revision: &'static str,
 }
 
-/// The schemas whose tables the delete plan knows, oldest first.
-pub const KNOWN_SCHEMAS: &[KnownSchema] = &[LATEST];
+/// The schemas whose tables the delete plan knows, oldest first: each has a snapshot per
+/// backend under schema/, made by that version's own MLflow (schema/generate.sh).
+pub const KNOWN_SCHEMAS: &[KnownSchema] = &[
+    KnownSchema { mlflow: "1.30.1", revision: "97727af70f4d" },
+    KnownSchema { mlflow: "2.9.2", revision: "acf3f17fdcc7" },
+    KnownSchema { mlflow: "2.16.2", revision: "4465047574b1" },
+    KnownSchema { mlflow: "2.22.1", revision: "0584bdc529eb" },
+    KnownSchema { mlflow: "3.0.1", revision: "bda7b8c39065" },
+    KnownSchema { mlflow: "3.4.0", revision: "71994744cf8e" },
+    KnownSchema { mlflow: "3.10.1", revision: "1b5f0d9ad7c1" },
+    LATEST,
+];
 
 /// The newest schema: the one `init` creates and the mirror in `schema.rs` describes.
 pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };

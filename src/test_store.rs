@@ -44,17 +44,25 @@ impl TestStore {
 
     /// An empty store with the schema of an MLflow version mlflow-janitor knows.
     pub fn of_version(backend: Backend, mlflow_version: &str) -> Result<TestStore> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "mlflow_janitor_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .subsec_nanos()
-        );
-        let store = match backend {
+        if backend == Backend::Postgresql && mlflow_version == LATEST.mlflow {
+            let server = server(TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER)?;
+            let template = template(&server)?;
+            let name = unique_name();
+            diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .execute(&mut server.establish()?)?;
+            return Ok(TestStore { uri: server.with_database(&name), server: Some(server) });
+        }
+        let store = TestStore::without_tables(backend)?;
+        // On failure the store is dropped, and its database with it.
+        crate::fresh_store::create_schema(&mut store.connect()?, mlflow_version)?;
+        Ok(store)
+    }
+
+    /// A database without tables (a SQLite store: an empty file), for a client that builds
+    /// its own schema, as MLflow's does on its first connection.
+    pub fn without_tables(backend: Backend) -> Result<TestStore> {
+        let name = unique_name();
+        match backend {
             Backend::Sqlite => {
                 let folder = std::env::temp_dir().join(&name);
                 std::fs::create_dir(&folder).map_err(|e| Error::Connect {
@@ -62,15 +70,9 @@ impl TestStore {
                     reason: e.to_string(),
                 })?;
                 let uri = StoreUri::parse(&format!("sqlite:///{}/mlflow.db", folder.display()))?;
-                uri.create_database_if_missing()?;
-                TestStore { uri, server: None }
-            }
-            Backend::Postgresql if mlflow_version == LATEST.mlflow => {
-                let server = server(TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER)?;
-                let template = template(&server)?;
-                diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
-                    .execute(&mut server.establish()?)?;
-                return Ok(TestStore { uri: server.with_database(&name), server: Some(server) });
+                let store = TestStore { uri, server: None };
+                store.uri.create_database_if_missing()?;
+                Ok(store)
             }
             Backend::Postgresql | Backend::Mysql => {
                 let server = match backend {
@@ -79,12 +81,9 @@ impl TestStore {
                 };
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut server.establish()?)?;
-                TestStore { uri: server.with_database(&name), server: Some(server) }
+                Ok(TestStore { uri: server.with_database(&name), server: Some(server) })
             }
-        };
-        // On failure the store is dropped, and its database with it.
-        crate::fresh_store::create_schema(&mut store.connect()?, mlflow_version)?;
-        Ok(store)
+        }
     }
 
     pub fn uri(&self) -> &StoreUri {
@@ -123,6 +122,20 @@ impl TestStore {
             (None, None) => Ok(()),
         }
     }
+}
+
+/// A name no other test store has, in this process or another.
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "mlflow_janitor_test_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos()
+    )
 }
 
 fn server(variable: &str, default: &str) -> Result<StoreUri> {

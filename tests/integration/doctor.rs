@@ -3,7 +3,12 @@
 use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
+use mlflow_janitor::schema::metrics;
 use predicates::prelude::*;
+
+use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::Backend;
+use test_case::test_case;
 
 use crate::{fixtures, snapshot};
 
@@ -13,23 +18,33 @@ fn doctor(uri: &str) -> Command {
     cmd
 }
 
-#[test]
-fn a_clean_store_has_no_problem_and_exits_0() {
-    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn a_clean_store_has_no_problem_and_exits_0(backend: Backend) {
+    let store = TestStore::on(backend).unwrap();
     fixtures::live(&mut store.connect().unwrap());
+    // Stock MLflow has no index on runs.experiment_id: advice, with the statement. (InnoDB
+    // indexes every foreign key's columns itself.)
+    let advice = match backend {
+        Backend::Postgresql => {
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_runs_experiment_id ON runs (experiment_id);"
+        }
+        Backend::Mysql => "",
+        Backend::Sqlite => "CREATE INDEX ix_runs_experiment_id ON runs (experiment_id);",
+    };
     doctor(store.uri().given())
         .assert()
         .code(0)
         .stdout(predicate::str::contains("no problems found"))
-        // Stock MLflow has no index on runs.experiment_id: advice, with the statement.
-        .stdout(predicate::str::contains(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_runs_experiment_id ON runs (experiment_id);",
-        ));
+        .stdout(predicate::str::contains(advice));
 }
 
-#[test]
-fn orphans_are_found_then_removed_with_fix_and_live_rows_stay() {
-    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn orphans_are_found_then_removed_with_fix_and_live_rows_stay(backend: Backend) {
+    let store = TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
     fixtures::live(&mut conn);
     let live = snapshot(&mut conn);
@@ -42,14 +57,27 @@ fn orphans_are_found_then_removed_with_fix_and_live_rows_stay() {
         "DELETE FROM tags WHERE run_uuid = 'collected'",
         "DELETE FROM runs WHERE run_uuid = 'collected'",
         // A store that ran without its foreign keys (as SQLite does unless told otherwise).
-        "ALTER TABLE metrics DROP CONSTRAINT metrics_run_uuid_fkey",
-        "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) \
-         VALUES ('loss', 1, 1, 'never-was', 0, false)",
+        match backend {
+            Backend::Postgresql => "ALTER TABLE metrics DROP CONSTRAINT metrics_run_uuid_fkey",
+            Backend::Mysql => "ALTER TABLE metrics DROP FOREIGN KEY metrics_ibfk_1",
+            Backend::Sqlite => "PRAGMA foreign_keys = OFF",
+        },
         "INSERT INTO sql_trace_rollup_rebuild_queue (experiment_id, rollup_day, rollup_family) \
          VALUES (99, '2025-01-01', 'trace')",
     ] {
         diesel::sql_query(statement).execute(&mut conn).unwrap();
     }
+    diesel::insert_into(metrics::table)
+        .values((
+            metrics::key.eq("loss"),
+            metrics::value.eq(1.0),
+            metrics::timestamp.eq(1_i64),
+            metrics::run_uuid.eq("never-was"),
+            metrics::step.eq(0_i64),
+            metrics::is_nan.eq(false),
+        ))
+        .execute(&mut conn)
+        .unwrap();
     let uri = store.uri().given();
 
     let found = doctor(uri).args(["--output", "json"]).output().unwrap();

@@ -10,29 +10,41 @@ use std::process::Command;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::{Backend, StoreUri};
+use test_case::test_case;
 
 use crate::SiblingDatabase;
 
 const MLFLOW_VERSION: &str = "3.17.2";
 
 fn mlflow_python() -> PathBuf {
+    python_of(MLFLOW_VERSION)
+}
+
+/// The Python of a venv holding MLflow `version` with the drivers and pytest, made on first use.
+fn python_of(version: &str) -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/venvs")
-        .join(format!("mlflow-{MLFLOW_VERSION}"));
+        .join(format!("mlflow-{version}"));
     if !venv.join("bin/pytest").exists() {
         let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap();
         assert!(made.success(), "python3 -m venv failed");
+        let mut packages = vec![
+            format!("mlflow=={version}"),
+            "psycopg2-binary".into(),
+            "pymysql".into(),
+            "pytest".into(),
+        ];
+        // Up to 3.4, MLflow's SQL store imports a pool class SQLAlchemy 2.1 removed.
+        if version.starts_with("2.") {
+            packages.push("sqlalchemy<2.1".into());
+        }
         let installed = Command::new(venv.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                &format!("mlflow=={MLFLOW_VERSION}"),
-                "psycopg2-binary",
-                "pytest",
-            ])
+            .args(["install", "--quiet"])
+            .args(&packages)
             .status()
             .unwrap();
-        assert!(installed.success(), "pip install mlflow=={MLFLOW_VERSION} failed");
+        assert!(installed.success(), "pip install {packages:?} failed");
     }
     venv.join("bin/python")
 }
@@ -59,7 +71,8 @@ const ORPHANS: &[&str] = &[
     "SELECT count(*) AS n FROM input_tags t \
        WHERE NOT EXISTS (SELECT 1 FROM inputs i WHERE i.input_uuid = t.input_uuid)",
     "SELECT count(*) AS n FROM entity_associations a WHERE a.destination_type = 'experiment' \
-       AND NOT EXISTS (SELECT 1 FROM experiments e WHERE e.experiment_id::text = a.destination_id)",
+       AND NOT EXISTS (SELECT 1 FROM experiments e \
+                       WHERE CONCAT(e.experiment_id, '') = a.destination_id)",
     "SELECT count(*) AS n FROM entity_associations a WHERE 'trace' IN (a.source_type, a.destination_type) \
        AND NOT EXISTS (SELECT 1 FROM trace_info t WHERE t.request_id IN (a.source_id, a.destination_id))",
     "SELECT count(*) AS n FROM sql_trace_rollup_rebuild_queue q \
@@ -85,23 +98,62 @@ fn seeded_by_mlflow() -> (PathBuf, TestStore, String, tempfile::TempDir) {
     (python, store, uri, state)
 }
 
-#[test]
-fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged() {
-    let (python, store, uri, state) = seeded_by_mlflow();
+/// The client seeds a store, the binary purges it, and the client finds the deleted names free,
+/// the deleted runs gone and every live run unchanged. On SQLite as most users meet it: MLflow's
+/// default `./mlflow.db`, made by the client itself and purged with no URI given.
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged(backend: Backend) {
+    let python = mlflow_python();
+    let state = tempfile::tempdir().unwrap();
+    let (store, uri) = match backend {
+        Backend::Sqlite => (None, "sqlite:///mlflow.db".to_owned()),
+        _ => {
+            let store = TestStore::on(backend).unwrap();
+            let uri = store
+                .uri()
+                .given()
+                .replacen("postgresql://", "postgresql+psycopg2://", 1)
+                .replacen("mysql://", "mysql+pymysql://", 1);
+            (Some(store), uri)
+        }
+    };
+    let client_in_state = |command: &str| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/mlflow_store.py");
+        Command::new(&python)
+            .current_dir(state.path())
+            .arg(script)
+            .args([command, &uri])
+            .arg(state.path())
+            .output()
+            .unwrap()
+    };
+    let seeded = client_in_state("seed");
+    assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
 
-    let purged = assert_cmd::Command::cargo_bin("mlflow-janitor")
-        .unwrap()
-        .args(["purge", "--yes", "--output", "json", "--backend-store-uri", &uri])
-        .output()
-        .unwrap();
+    let mut purge = assert_cmd::Command::cargo_bin("mlflow-janitor").unwrap();
+    purge.current_dir(state.path()).env_remove("MLFLOW_BACKEND_STORE_URI");
+    purge.args(["purge", "--yes", "--output", "json"]);
+    if store.is_some() {
+        purge.args(["--backend-store-uri", &uri]);
+    }
+    let purged = purge.output().unwrap();
     assert!(purged.status.success(), "purge failed: {}", String::from_utf8_lossy(&purged.stderr));
     let report: serde_json::Value = serde_json::from_slice(&purged.stdout).unwrap();
     assert_eq!(report["entities"]["experiment"], 2, "{report}");
     assert_eq!(report["entities"]["run"], 4, "{report}");
 
-    assert_no_orphans(&mut store.connect().unwrap());
+    let mut conn = match &store {
+        Some(store) => store.connect().unwrap(),
+        None => {
+            let file = state.path().join("mlflow.db");
+            StoreUri::parse(&format!("sqlite:///{}", file.display())).unwrap().establish().unwrap()
+        }
+    };
+    assert_no_orphans(&mut conn);
 
-    let verified = client(&python, "verify", &uri, state.path());
+    let verified = client_in_state("verify");
     assert!(
         verified.status.success(),
         "verify failed:\n{}{}",
@@ -281,4 +333,51 @@ fn doctor_removes_what_mlflow_gc_leaves_and_the_client_still_reads_everything() 
         "verify failed:\n{}",
         String::from_utf8_lossy(&verified.stdout)
     );
+}
+
+/// A store an older MLflow made and wrote, purged by the binary, then opened again by that same
+/// MLflow (tests/e2e/old_client.py): no schema error, deleted runs gone, live runs unchanged,
+/// names free, new runs logged.
+#[test_case("1.30.1", Backend::Postgresql; "mlflow_1_30_postgresql")]
+#[test_case("1.30.1", Backend::Mysql; "mlflow_1_30_mysql")]
+#[test_case("1.30.1", Backend::Sqlite; "mlflow_1_30_sqlite")]
+#[test_case("2.22.1", Backend::Postgresql; "mlflow_2_22_postgresql")]
+#[test_case("2.22.1", Backend::Mysql; "mlflow_2_22_mysql")]
+#[test_case("2.22.1", Backend::Sqlite; "mlflow_2_22_sqlite")]
+fn an_older_mlflow_still_opens_its_store_after_a_purge(version: &str, backend: Backend) {
+    let python = python_of(version);
+    // MLflow before 3.10 builds its schema at the client's first connection.
+    let store = TestStore::without_tables(backend).unwrap();
+    let uri = store.uri().given().replacen("mysql://", "mysql+pymysql://", 1);
+    let state = tempfile::tempdir().unwrap();
+    let old_client = |command: &str| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/old_client.py");
+        let output = Command::new(&python)
+            .arg(script)
+            .args([command, &uri])
+            .arg(state.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "MLflow {version} {command} failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    old_client("seed");
+
+    let purged = assert_cmd::Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .env_remove("MLFLOW_BACKEND_STORE_URI")
+        .args(["purge", "--yes", "--output", "json", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(purged.status.success(), "purge failed: {}", String::from_utf8_lossy(&purged.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&purged.stdout).unwrap();
+    assert_eq!(report["mlflow_version"], version, "{report}");
+    assert_eq!(report["entities"]["experiment"], 1, "{report}");
+    assert_eq!(report["entities"]["run"], 3, "{report}");
+
+    old_client("verify");
 }

@@ -1,6 +1,8 @@
 //! Fixtures seeded through diesel with the schema mirror: experiments holding every kind of row
 //! the delete plan knows, live or soft-deleted.
 
+use std::collections::BTreeSet;
+
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use mlflow_janitor::schema::*;
@@ -14,24 +16,34 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
+/// Inserts into a table of the store's MLflow version; nothing where that version lacks it.
 macro_rules! insert {
-    ($conn:expr, $table:ident, $values:expr) => {
-        diesel::insert_into($table::table)
-            .values($values)
-            .execute($conn)
-            .expect(concat!("insert into ", stringify!($table)))
+    ($conn:expr, $present:expr, $table:ident, $values:expr) => {
+        if $present.contains(stringify!($table)) {
+            diesel::insert_into($table::table)
+                .values($values)
+                .execute($conn)
+                .expect(concat!("insert into ", stringify!($table)));
+        }
     };
 }
 
+/// The tables of the store: fixtures hold what its MLflow version can. Columns that versions
+/// add later all have defaults, and are left to them.
+fn present(conn: &mut DbConnection) -> BTreeSet<String> {
+    mlflow_janitor::introspect::tables(conn).unwrap()
+}
+
 pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Option<i64>) {
+    let present = &present(conn);
     let stage = if deleted_at.is_some() { "deleted" } else { "active" };
     insert!(
         conn,
+        present,
         experiments,
         (
             experiments::experiment_id.eq(id),
             experiments::name.eq(name),
-            experiments::workspace.eq("default"),
             experiments::artifact_location.eq(format!("/mlruns/{id}")),
             experiments::lifecycle_stage.eq(stage),
             experiments::creation_time.eq(now_ms() - 100 * DAY_MS),
@@ -40,6 +52,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         experiment_tags,
         (
             experiment_tags::key.eq("team"),
@@ -50,6 +63,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     // A dataset of the experiment, and the experiment's rows that hang off nothing else.
     insert!(
         conn,
+        present,
         datasets,
         (
             datasets::dataset_uuid.eq(format!("ds-{id}")),
@@ -62,6 +76,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         scorers,
         (
             scorers::experiment_id.eq(id),
@@ -71,6 +86,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         scorer_versions,
         (
             scorer_versions::scorer_id.eq(format!("scorer-{id}")),
@@ -80,6 +96,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         online_scoring_configs,
         (
             online_scoring_configs::online_scoring_config_id.eq(format!("osc-{id}")),
@@ -90,6 +107,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         label_schemas,
         (
             label_schemas::schema_id.eq(format!("label-{id}")),
@@ -106,6 +124,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         review_queues,
         (
             review_queues::queue_id.eq(format!("queue-{id}")),
@@ -119,6 +138,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         review_queue_users,
         (
             review_queue_users::queue_id.eq(format!("queue-{id}")),
@@ -127,6 +147,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         review_queue_label_schemas,
         (
             review_queue_label_schemas::queue_id.eq(format!("queue-{id}")),
@@ -135,6 +156,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         issues,
         (
             issues::issue_id.eq(format!("issue-{id}")),
@@ -148,6 +170,7 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     );
     insert!(
         conn,
+        present,
         entity_associations,
         (
             entity_associations::association_id.eq(format!("assoc-exp-{id}")),
@@ -158,6 +181,9 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
         )
     );
     // The rollup tables carry a DATE column the mirror maps without the chrono feature.
+    if !present.contains("sql_trace_rollup_rebuild_queue") {
+        return;
+    }
     conn.batch_execute(&format!(
         "INSERT INTO sql_trace_metric_daily_rollups \
            (id, experiment_id, rollup_day, metric_name, grouping_set, sample_count) \
@@ -175,9 +201,11 @@ pub fn run(
     run_uuid: &str,
     deleted_at: Option<Option<i64>>,
 ) {
+    let present = &present(conn);
     let stage = if deleted_at.is_some() { "deleted" } else { "active" };
     insert!(
         conn,
+        present,
         runs,
         (
             runs::run_uuid.eq(run_uuid),
@@ -193,6 +221,7 @@ pub fn run(
     for step in 0..3_i64 {
         insert!(
             conn,
+            present,
             metrics,
             (
                 metrics::key.eq("loss"),
@@ -206,6 +235,7 @@ pub fn run(
     }
     insert!(
         conn,
+        present,
         latest_metrics,
         (
             latest_metrics::key.eq("loss"),
@@ -218,17 +248,20 @@ pub fn run(
     );
     insert!(
         conn,
+        present,
         params,
         (params::key.eq("lr"), params::value.eq("0.1"), params::run_uuid.eq(run_uuid))
     );
     insert!(
         conn,
+        present,
         tags,
         (tags::key.eq("mlflow.user"), tags::value.eq("ann"), tags::run_uuid.eq(run_uuid))
     );
     let input_uuid = format!("input-{run_uuid}");
     insert!(
         conn,
+        present,
         inputs,
         (
             inputs::input_uuid.eq(&input_uuid),
@@ -236,11 +269,11 @@ pub fn run(
             inputs::source_id.eq(format!("ds-{experiment_id}")),
             inputs::destination_type.eq("RUN"),
             inputs::destination_id.eq(run_uuid),
-            inputs::step.eq(0_i64),
         )
     );
     insert!(
         conn,
+        present,
         input_tags,
         (
             input_tags::input_uuid.eq(&input_uuid),
@@ -250,6 +283,7 @@ pub fn run(
     );
     insert!(
         conn,
+        present,
         entity_associations,
         (
             entity_associations::association_id.eq(format!("assoc-run-{run_uuid}")),
@@ -264,24 +298,27 @@ pub fn run(
 /// A trace with everything that hangs off it. `source_run` goes into its metadata, as MLflow
 /// records the run a trace was made in.
 pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, source_run: &str) {
+    let present = &present(conn);
     insert!(
         conn,
+        present,
         trace_info,
         (
             trace_info::request_id.eq(request_id),
             trace_info::experiment_id.eq(experiment_id),
             trace_info::timestamp_ms.eq(now_ms()),
             trace_info::status.eq("OK"),
-            trace_info::db_payload_generation.eq(1),
         )
     );
     insert!(
         conn,
+        present,
         trace_tags,
         (trace_tags::key.eq("k"), trace_tags::value.eq("v"), trace_tags::request_id.eq(request_id))
     );
     insert!(
         conn,
+        present,
         trace_request_metadata,
         (
             trace_request_metadata::key.eq("mlflow.sourceRun"),
@@ -291,6 +328,7 @@ pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, sour
     );
     insert!(
         conn,
+        present,
         trace_metrics,
         (
             trace_metrics::request_id.eq(request_id),
@@ -300,6 +338,7 @@ pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, sour
     );
     insert!(
         conn,
+        present,
         spans,
         (
             spans::trace_id.eq(request_id),
@@ -312,6 +351,7 @@ pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, sour
     );
     insert!(
         conn,
+        present,
         span_metrics,
         (
             span_metrics::trace_id.eq(request_id),
@@ -321,6 +361,7 @@ pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, sour
     );
     insert!(
         conn,
+        present,
         assessments,
         (
             assessments::assessment_id.eq(format!("a-{request_id}")),
@@ -332,11 +373,11 @@ pub fn trace(conn: &mut DbConnection, experiment_id: i32, request_id: &str, sour
             assessments::last_updated_timestamp.eq(now_ms()),
             assessments::source_type.eq("HUMAN"),
             assessments::valid.eq(true),
-            assessments::is_numeric_value.eq(false),
         )
     );
     insert!(
         conn,
+        present,
         review_queue_items,
         (
             review_queue_items::queue_id.eq(format!("queue-{experiment_id}")),
@@ -357,8 +398,10 @@ pub fn logged_model(
     source_run: &str,
     metric_run: &str,
 ) {
+    let present = &present(conn);
     insert!(
         conn,
+        present,
         logged_models,
         (
             logged_models::model_id.eq(model_id),
@@ -375,6 +418,7 @@ pub fn logged_model(
     );
     insert!(
         conn,
+        present,
         logged_model_params,
         (
             logged_model_params::model_id.eq(model_id),
@@ -385,6 +429,7 @@ pub fn logged_model(
     );
     insert!(
         conn,
+        present,
         logged_model_tags,
         (
             logged_model_tags::model_id.eq(model_id),
@@ -395,6 +440,7 @@ pub fn logged_model(
     );
     insert!(
         conn,
+        present,
         logged_model_metrics,
         (
             logged_model_metrics::model_id.eq(model_id),
@@ -408,6 +454,7 @@ pub fn logged_model(
     );
     insert!(
         conn,
+        present,
         inputs,
         (
             inputs::input_uuid.eq(format!("output-{model_id}")),
@@ -415,7 +462,6 @@ pub fn logged_model(
             inputs::source_id.eq(metric_run),
             inputs::destination_type.eq("MODEL_OUTPUT"),
             inputs::destination_id.eq(model_id),
-            inputs::step.eq(0_i64),
         )
     );
 }
