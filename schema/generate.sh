@@ -30,6 +30,9 @@ venvs="${MLFLOW_VENV_DIR:-$root/target/venvs}"
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
 MYSQL_HOST="${MYSQL_HOST:-127.0.0.1}" MYSQL_PORT="${MYSQL_PORT:-3306}" MYSQL_USER="${MYSQL_USER:-root}"
 prefix="mlflow_janitor_gen_$$"
+# MLflow's migrations emit some constraints and indexes in set order: fixed, so reruns give the
+# same files.
+export PYTHONHASHSEED=0
 work="$(mktemp -d)"
 
 # Beside MLflow and the drivers, the pins that let each version import its SQL store on Python

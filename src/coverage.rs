@@ -10,7 +10,8 @@ use crate::introspect::ForeignKey;
 use crate::plan::{steps_in_order, BLOCKERS};
 
 /// The tables whose rows are the entities a purge deletes.
-pub const ENTITY_TABLES: &[&str] = &["experiments", "runs", "trace_info", "logged_models"];
+pub const ENTITY_TABLES: &[&str] =
+    &["experiments", "runs", "trace_info", "logged_models", "model_versions", "webhooks", "jobs"];
 
 /// The foreign keys through which deleting entity rows reaches another table: those whose parent
 /// is an entity table or reached itself. Keys the database clears (SET NULL) leave the

@@ -23,6 +23,9 @@ pub enum Entity {
     Trace,
     LoggedModel,
     Experiment,
+    ModelVersion,
+    Webhook,
+    Job,
 }
 
 impl Entity {
@@ -32,7 +35,34 @@ impl Entity {
             Entity::Trace => "trace",
             Entity::LoggedModel => "logged model",
             Entity::Experiment => "experiment",
+            Entity::ModelVersion => "model version",
+            Entity::Webhook => "webhook",
+            Entity::Job => "job",
         }
+    }
+}
+
+/// What the entity deletes re-check beyond the batch's ids, so that what they delete still
+/// qualifies when they run. Epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Deleted (or finished) before this: `i64::MAX` without `--older-than`.
+    pub deleted_before_ms: i64,
+    /// Traces of live experiments that started before this; `i64::MIN` (none) unless asked.
+    pub traces_before_ms: i64,
+}
+
+/// A model version's key: MLflow keeps versions per registered model and workspace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ModelVersionKey {
+    pub workspace: String,
+    pub name: String,
+    pub version: i32,
+}
+
+impl std::fmt::Display for ModelVersionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.workspace, self.name, self.version)
     }
 }
 
@@ -44,7 +74,7 @@ pub struct Step<Id: 'static> {
     pub tables: &'static [&'static str],
     /// Which rows, in words, for the plan listing.
     pub rows: &'static str,
-    pub delete: fn(&mut DbConnection, &[Id]) -> QueryResult<usize>,
+    pub delete: fn(&mut DbConnection, &[Id], &Cutoffs) -> QueryResult<usize>,
 }
 
 /// The steps of one kind of entity. `entity_rows` deletes the entities themselves and only
@@ -62,14 +92,20 @@ impl<Id> Phase<Id> {
 }
 
 /// `step!(table via [other, ...], "rows", |ids| filter)`: `via` names the other tables the
-/// filter reads (experiments, always there, aside).
+/// filter reads (experiments, always there, aside). `|ids, cutoffs|` for a filter that
+/// re-checks an age.
 macro_rules! step {
     ($table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident| $filter:expr) => {
+        step!($table $(via [$($other),+])?, $rows, |$ids, _cutoffs| $filter)
+    };
+    ($table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident, $cutoffs:ident| $filter:expr) => {
         Step {
             table: stringify!($table),
             tables: &[stringify!($table) $($(, stringify!($other))+)?],
             rows: $rows,
-            delete: |conn, $ids| diesel::delete($table::table.filter($filter)).execute(conn),
+            delete: |conn, $ids, $cutoffs| {
+                diesel::delete($table::table.filter($filter)).execute(conn)
+            },
         }
     };
 }
@@ -156,11 +192,17 @@ pub static TRACES: Phase<String> = Phase {
                 .and(entity_associations::destination_id.eq_any(ids)))
         }),
     ],
-    entity_rows: step!(trace_info, "the traces of deleted experiments", |ids| {
-        trace_info::request_id
-            .eq_any(ids)
-            .and(trace_info::experiment_id.eq_any(deleted_experiments()))
-    }),
+    entity_rows: step!(
+        trace_info,
+        "the traces of deleted experiments, or older than --traces-older-than",
+        |ids, cutoffs| {
+            trace_info::request_id.eq_any(ids).and(
+                trace_info::experiment_id
+                    .eq_any(deleted_experiments())
+                    .or(trace_info::timestamp_ms.lt(cutoffs.traces_before_ms)),
+            )
+        }
+    ),
 };
 
 pub static LOGGED_MODELS: Phase<String> = Phase {
@@ -293,6 +335,87 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
     }),
 };
 
+/// A batch of model versions is a key range (first to last id, as the keyset page gave them):
+/// no backend-neutral `IN` takes a three-column key. Within it, only versions still
+/// `Deleted_Internal` from before the cutoff, so exactly the batch.
+macro_rules! model_version_key_in {
+    ($table:ident, $ids:expr) => {{
+        let (first, last) = (&$ids[0], &$ids[$ids.len() - 1]);
+        let after_first =
+            $table::workspace.gt(first.workspace.clone()).or($table::workspace
+                .eq(first.workspace.clone())
+                .and($table::name.gt(first.name.clone()).or(
+                    $table::name.eq(first.name.clone()).and($table::version.ge(first.version)),
+                )));
+        let before_last = $table::workspace.lt(last.workspace.clone()).or($table::workspace
+            .eq(last.workspace.clone())
+            .and(
+                $table::name
+                    .lt(last.name.clone())
+                    .or($table::name.eq(last.name.clone()).and($table::version.le(last.version))),
+            ));
+        after_first.and(before_last)
+    }};
+}
+
+/// What MLflow calls a deleted model version: its row is kept, redacted, with this stage.
+pub(crate) const DELETED_MODEL_VERSION: &str = "Deleted_Internal";
+
+pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
+    entity: Entity::ModelVersion,
+    children: &[step!(
+        model_version_tags via [model_versions],
+        "tags of the versions",
+        |ids, cutoffs| {
+            model_version_key_in!(model_version_tags, ids).and(
+                // The tag's own version must be a deleted one (three-column correlation).
+                diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "EXISTS (SELECT 1 FROM model_versions v \
+                     WHERE v.workspace = model_version_tags.workspace \
+                       AND v.name = model_version_tags.name \
+                       AND v.version = model_version_tags.version \
+                       AND v.current_stage = 'Deleted_Internal' AND v.last_updated_time < ",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(cutoffs.deleted_before_ms)
+                .sql(")"),
+            )
+        }
+    )],
+    entity_rows: step!(
+        model_versions,
+        "the versions MLflow marked Deleted_Internal",
+        |ids, cutoffs| {
+            model_version_key_in!(model_versions, ids)
+                .and(model_versions::current_stage.eq(DELETED_MODEL_VERSION))
+                .and(model_versions::last_updated_time.lt(cutoffs.deleted_before_ms))
+        }
+    ),
+};
+
+pub static WEBHOOKS: Phase<String> = Phase {
+    entity: Entity::Webhook,
+    children: &[step!(webhook_events, "webhook_id", |ids| webhook_events::webhook_id.eq_any(ids))],
+    entity_rows: step!(webhooks, "the webhooks, while soft-deleted", |ids, cutoffs| {
+        webhooks::webhook_id
+            .eq_any(ids)
+            .and(webhooks::deleted_timestamp.lt(cutoffs.deleted_before_ms))
+    }),
+};
+
+/// MLflow's job statuses that are final: succeeded, failed, timed out, canceled.
+pub(crate) const FINISHED_JOB_STATUSES: [i32; 4] = [2, 3, 4, 5];
+
+pub static JOBS: Phase<String> = Phase {
+    entity: Entity::Job,
+    children: &[step!(job_locks, "job_id", |ids| job_locks::job_id.eq_any(ids))],
+    entity_rows: step!(jobs, "the jobs, while finished", |ids, cutoffs| {
+        jobs::id
+            .eq_any(ids)
+            .and(jobs::status.eq_any(FINISHED_JOB_STATUSES))
+            .and(jobs::last_update_time.lt(cutoffs.deleted_before_ms))
+    }),
+};
+
 /// A live row that references an entity's rows without letting the database clear it: the
 /// entity cannot be purged while it exists (deleting it would delete a live entity).
 pub struct Blocker {
@@ -335,5 +458,12 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
             rows: step.rows,
         })
     }
-    of(&RUNS).chain(of(&TRACES)).chain(of(&LOGGED_MODELS)).chain(of(&EXPERIMENTS)).collect()
+    of(&RUNS)
+        .chain(of(&TRACES))
+        .chain(of(&LOGGED_MODELS))
+        .chain(of(&EXPERIMENTS))
+        .chain(of(&MODEL_VERSIONS))
+        .chain(of(&WEBHOOKS))
+        .chain(of(&JOBS))
+        .collect()
 }

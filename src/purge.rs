@@ -10,7 +10,10 @@ use diesel::QueryResult;
 use tracing::{debug, info};
 
 use crate::error::{Error, Result};
-use crate::plan::{steps_in_order, Entity, Phase, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES};
+use crate::plan::{
+    steps_in_order, Cutoffs, Entity, ModelVersionKey, Phase, EXPERIMENTS, JOBS, LOGGED_MODELS,
+    MODEL_VERSIONS, RUNS, TRACES, WEBHOOKS,
+};
 use crate::scope::{BlockedExperiment, Scope};
 use crate::store::{write_transaction, Backend, DbConnection};
 use crate::store_schema::StoreSchema;
@@ -267,17 +270,27 @@ fn run_phases(
 ) -> Result<()> {
     let limit = options.batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
     let schema = scope.schema();
-    let mut runner = PhaseRunner { conn, schema, limit, options, report, progress, first_step: 0 };
+    let cutoffs = scope.cutoffs();
+    let mut runner =
+        PhaseRunner { conn, schema, cutoffs, limit, options, report, progress, first_step: 0 };
     runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
     runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
     runner
         .run(&LOGGED_MODELS, String::new(), |c, after, n| scope.next_logged_models(c, after, n))?;
-    runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))
+    runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))?;
+    let first_version =
+        ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN };
+    runner.run(&MODEL_VERSIONS, first_version, |c, after, n| {
+        scope.next_model_versions(c, after, n)
+    })?;
+    runner.run(&WEBHOOKS, String::new(), |c, after, n| scope.next_webhooks(c, after, n))?;
+    runner.run(&JOBS, String::new(), |c, after, n| scope.next_jobs(c, after, n))
 }
 
 struct PhaseRunner<'a> {
     conn: &'a mut DbConnection,
     schema: &'a StoreSchema,
+    cutoffs: Cutoffs,
     limit: i64,
     options: &'a Options,
     report: &'a mut Report,
@@ -304,7 +317,7 @@ impl PhaseRunner<'_> {
                 if ids.is_empty() {
                     return Ok((ids, Vec::new()));
                 }
-                let rows = delete_batch(conn, self.schema, phase, &ids)?;
+                let rows = delete_batch(conn, self.schema, &self.cutoffs, phase, &ids)?;
                 Ok::<_, Error>((ids, rows))
             })?;
             let Some(last) = ids.last() else { break };
@@ -342,15 +355,17 @@ impl PhaseRunner<'_> {
 fn delete_batch<Id>(
     conn: &mut DbConnection,
     schema: &StoreSchema,
+    cutoffs: &Cutoffs,
     phase: &Phase<Id>,
     ids: &[Id],
 ) -> Result<Vec<u64>> {
     let mut rows = Vec::with_capacity(phase.children.len() + 1);
     for step in phase.children {
-        let deleted = if schema.has_tables(step.tables) { (step.delete)(conn, ids)? } else { 0 };
+        let deleted =
+            if schema.has_tables(step.tables) { (step.delete)(conn, ids, cutoffs)? } else { 0 };
         rows.push(deleted as u64);
     }
-    let deleted = (phase.entity_rows.delete)(conn, ids)?;
+    let deleted = (phase.entity_rows.delete)(conn, ids, cutoffs)?;
     if deleted != ids.len() {
         return Err(Error::ConcurrentChange {
             entity: phase.entity.name(),

@@ -10,8 +10,11 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable};
 
 use crate::error::{Error, Result};
-use crate::plan::{deleted_experiments, Entity, BLOCKERS, DELETED};
-use crate::schema::{experiments, logged_models, runs, trace_info};
+use crate::plan::{
+    deleted_experiments, Cutoffs, Entity, ModelVersionKey, BLOCKERS, DELETED,
+    DELETED_MODEL_VERSION, FINISHED_JOB_STATUSES,
+};
+use crate::schema::{experiments, jobs, logged_models, model_versions, runs, trace_info, webhooks};
 use crate::store::DbConnection;
 use crate::store_schema::StoreSchema;
 
@@ -23,6 +26,34 @@ pub struct ScopeRequest {
     pub experiment_ids: Vec<String>,
     pub experiment_names: Vec<String>,
     pub run_ids: Vec<String>,
+    /// Kinds beyond deleted experiments and runs, for a whole-store purge.
+    pub retention: Retention,
+}
+
+/// The other kinds of data MLflow lets grow, each purged only when asked (whole-store purges).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Soft-deleted logged models of live experiments.
+    pub logged_models: bool,
+    /// Model versions MLflow marked `Deleted_Internal`, with their tags.
+    pub model_versions: bool,
+    /// Soft-deleted webhooks, with their events.
+    pub webhooks: bool,
+    /// Jobs that finished (succeeded, failed, timed out or were canceled).
+    pub finished_jobs: bool,
+    /// Traces of live experiments older than this, with all that hangs off them.
+    pub traces_older_than: Option<Duration>,
+}
+
+impl Retention {
+    fn any(&self) -> bool {
+        *self != Retention::default()
+    }
+}
+
+fn ms_before_now(age: Duration) -> i64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    now.saturating_sub(age).as_millis() as i64
 }
 
 impl ScopeRequest {
@@ -45,6 +76,9 @@ pub struct Scope {
     all_deleted: bool,
     /// Epoch milliseconds; `i64::MAX` without `--older-than`.
     cutoff_ms: i64,
+    retention: Retention,
+    /// Traces of live experiments started before this; `i64::MIN` for none.
+    traces_before_ms: i64,
     blocked: Vec<i32>,
     /// Named experiments, with all they hold, all checked soft-deleted.
     experiments: Vec<i32>,
@@ -104,6 +138,48 @@ macro_rules! runs_in_scope {
     };
 }
 
+/// The traces in scope: those of experiments in scope, and with `--traces-older-than` those
+/// of any experiment started before the cutoff.
+macro_rules! traces_in_scope {
+    ($scope:expr) => {
+        trace_info::experiment_id
+            .eq_any(experiments_in_scope!($scope))
+            .or(trace_info::timestamp_ms.lt($scope.traces_before_ms))
+    };
+}
+
+/// The logged models in scope: those of experiments in scope, and when asked the soft-deleted
+/// ones of live experiments.
+macro_rules! logged_models_in_scope {
+    ($scope:expr) => {
+        logged_models::experiment_id.eq_any(experiments_in_scope!($scope)).or(($scope.all_deleted
+            && $scope.retention.logged_models)
+            .into_sql::<Bool>()
+            .and(logged_models::lifecycle_stage.eq(DELETED))
+            .and(logged_models::last_updated_timestamp_ms.lt($scope.cutoff_ms)))
+    };
+}
+
+macro_rules! model_versions_in_scope {
+    ($scope:expr) => {
+        model_versions::current_stage
+            .eq(DELETED_MODEL_VERSION)
+            .and(model_versions::last_updated_time.lt($scope.cutoff_ms))
+    };
+}
+
+macro_rules! webhooks_in_scope {
+    ($scope:expr) => {
+        webhooks::deleted_timestamp.lt($scope.cutoff_ms)
+    };
+}
+
+macro_rules! jobs_in_scope {
+    ($scope:expr) => {
+        jobs::status.eq_any(FINISHED_JOB_STATUSES).and(jobs::last_update_time.lt($scope.cutoff_ms))
+    };
+}
+
 impl Scope {
     /// Checks the request against the store: a named entity that is missing or live is an
     /// error, before anything is deleted.
@@ -113,15 +189,23 @@ impl Scope {
         request: &ScopeRequest,
     ) -> Result<(Scope, Vec<BlockedExperiment>)> {
         let blocked = blocked_experiments(conn, schema)?;
+        if request.retention.model_versions && !schema.workspaces {
+            return Err(Error::InvalidScope(format!(
+                "--model-versions needs the schema of MLflow 3.10 or later (this store has MLflow \
+                 {}'s): nothing was deleted",
+                schema.mlflow_version
+            )));
+        }
         if !request.names_entities() {
-            let cutoff_ms = request.older_than.map_or(i64::MAX, |age| {
-                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                now.saturating_sub(age).as_millis() as i64
-            });
             let scope = Scope {
                 schema: schema.clone(),
                 all_deleted: true,
-                cutoff_ms,
+                cutoff_ms: request.older_than.map_or(i64::MAX, ms_before_now),
+                retention: request.retention.clone(),
+                traces_before_ms: request
+                    .retention
+                    .traces_older_than
+                    .map_or(i64::MIN, ms_before_now),
                 blocked: blocked.iter().map(|b| b.experiment_id).collect(),
                 experiments: Vec::new(),
                 runs: Vec::new(),
@@ -129,6 +213,13 @@ impl Scope {
             return Ok((scope, blocked));
         }
         let mut problems = Vec::new();
+        if request.retention.any() {
+            problems.push(
+                "the other kinds (logged models, model versions, webhooks, jobs, old traces) are \
+                 purged store-wide: do not name experiments or runs with them"
+                    .to_owned(),
+            );
+        }
         let mut experiment_ids = Vec::new();
         for id in &request.experiment_ids {
             match id.trim().parse::<i32>() {
@@ -206,6 +297,8 @@ impl Scope {
             schema: schema.clone(),
             all_deleted: false,
             cutoff_ms: i64::MAX,
+            retention: Retention::default(),
+            traces_before_ms: i64::MIN,
             blocked: Vec::new(),
             experiments: experiment_ids,
             runs,
@@ -251,7 +344,7 @@ impl Scope {
         }
         trace_info::table
             .select(trace_info::request_id)
-            .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
+            .filter(traces_in_scope!(self))
             .filter(trace_info::request_id.gt(after))
             .order(trace_info::request_id)
             .limit(limit)
@@ -269,9 +362,88 @@ impl Scope {
         }
         logged_models::table
             .select(logged_models::model_id)
-            .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
+            .filter(logged_models_in_scope!(self))
             .filter(logged_models::model_id.gt(after))
             .order(logged_models::model_id)
+            .limit(limit)
+            .load(conn)
+    }
+
+    /// The cutoffs the entity deletes re-check.
+    pub fn cutoffs(&self) -> Cutoffs {
+        Cutoffs { deleted_before_ms: self.cutoff_ms, traces_before_ms: self.traces_before_ms }
+    }
+
+    /// True when the kind is asked for and the store's MLflow version has its table.
+    fn wants(&self, asked: bool, table: &str) -> bool {
+        self.all_deleted && asked && self.schema.has_table(table)
+    }
+
+    /// The next batch of model versions after `after` (all empty for the first), in key order.
+    pub fn next_model_versions(
+        &self,
+        conn: &mut DbConnection,
+        after: &ModelVersionKey,
+        limit: i64,
+    ) -> QueryResult<Vec<ModelVersionKey>> {
+        if !self.wants(self.retention.model_versions, "model_versions") {
+            return Ok(Vec::new());
+        }
+        // Keyset paging over (workspace, name, version), spelled out: no row-value comparison
+        // works on every backend.
+        let keys: Vec<(String, String, i32)> = model_versions::table
+            .select((model_versions::workspace, model_versions::name, model_versions::version))
+            .filter(model_versions_in_scope!(self))
+            .filter(
+                model_versions::workspace.gt(after.workspace.clone()).or(model_versions::workspace
+                    .eq(after.workspace.clone())
+                    .and(
+                        model_versions::name.gt(after.name.clone()).or(model_versions::name
+                            .eq(after.name.clone())
+                            .and(model_versions::version.gt(after.version))),
+                    )),
+            )
+            .order((model_versions::workspace, model_versions::name, model_versions::version))
+            .limit(limit)
+            .load(conn)?;
+        Ok(keys
+            .into_iter()
+            .map(|(workspace, name, version)| ModelVersionKey { workspace, name, version })
+            .collect())
+    }
+
+    pub fn next_webhooks(
+        &self,
+        conn: &mut DbConnection,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        if !self.wants(self.retention.webhooks, "webhooks") {
+            return Ok(Vec::new());
+        }
+        webhooks::table
+            .select(webhooks::webhook_id)
+            .filter(webhooks_in_scope!(self))
+            .filter(webhooks::webhook_id.gt(after))
+            .order(webhooks::webhook_id)
+            .limit(limit)
+            .load(conn)
+    }
+
+    pub fn next_jobs(
+        &self,
+        conn: &mut DbConnection,
+        after: &str,
+        limit: i64,
+    ) -> QueryResult<Vec<String>> {
+        if !self.wants(self.retention.finished_jobs, "jobs") {
+            return Ok(Vec::new());
+        }
+        jobs::table
+            .select(jobs::id)
+            .filter(jobs_in_scope!(self))
+            .filter(jobs::id.gt(after))
+            .order(jobs::id)
             .limit(limit)
             .load(conn)
     }
@@ -337,10 +509,7 @@ impl Scope {
             (
                 Entity::Trace,
                 if self.schema.has_table("trace_info") {
-                    trace_info::table
-                        .filter(trace_info::experiment_id.eq_any(experiments_in_scope!(self)))
-                        .count()
-                        .get_result(conn)?
+                    trace_info::table.filter(traces_in_scope!(self)).count().get_result(conn)?
                 } else {
                     0
                 },
@@ -349,7 +518,7 @@ impl Scope {
                 Entity::LoggedModel,
                 if self.schema.has_table("logged_models") {
                     logged_models::table
-                        .filter(logged_models::experiment_id.eq_any(experiments_in_scope!(self)))
+                        .filter(logged_models_in_scope!(self))
                         .count()
                         .get_result(conn)?
                 } else {
@@ -359,6 +528,33 @@ impl Scope {
             (
                 Entity::Experiment,
                 experiments::table.filter(experiment_in_scope!(self)).count().get_result(conn)?,
+            ),
+            (
+                Entity::ModelVersion,
+                if self.wants(self.retention.model_versions, "model_versions") {
+                    model_versions::table
+                        .filter(model_versions_in_scope!(self))
+                        .count()
+                        .get_result(conn)?
+                } else {
+                    0
+                },
+            ),
+            (
+                Entity::Webhook,
+                if self.wants(self.retention.webhooks, "webhooks") {
+                    webhooks::table.filter(webhooks_in_scope!(self)).count().get_result(conn)?
+                } else {
+                    0
+                },
+            ),
+            (
+                Entity::Job,
+                if self.wants(self.retention.finished_jobs, "jobs") {
+                    jobs::table.filter(jobs_in_scope!(self)).count().get_result(conn)?
+                } else {
+                    0
+                },
             ),
         ]))
     }

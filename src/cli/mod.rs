@@ -48,7 +48,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    Purge(purge::Opts),
+    Purge(Box<purge::Opts>),
     Init(init::Opts),
     Reset(reset::Opts),
     Status(status::Opts),
@@ -104,7 +104,7 @@ pub fn main() -> ExitCode {
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
     }
     let result = match cli.command {
-        Command::Purge(opts) => purge::run(opts, cli.quiet),
+        Command::Purge(opts) => purge::run(*opts, cli.quiet),
         Command::Init(opts) => init::run(opts),
         Command::Reset(opts) => reset::run(opts),
         Command::Status(opts) => status::run(opts),

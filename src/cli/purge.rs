@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
 use mlflow_janitor::purge::{self, Mode, Report, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
-use mlflow_janitor::scope::{Scope, ScopeRequest};
+use mlflow_janitor::scope::{Retention, Scope, ScopeRequest};
 use mlflow_janitor::store::DEFAULT_URI;
 use mlflow_janitor::{Error, Result, StoreUri, UnknownRevision};
 
@@ -54,6 +54,28 @@ pub struct Opts {
     /// Purge exactly these soft-deleted runs (comma-separated ids).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     run_ids: Vec<String>,
+
+    /// Also purge the soft-deleted logged models of live experiments.
+    #[arg(long, help_heading = "Other kinds (whole-store purges, each --older-than)")]
+    logged_models: bool,
+
+    /// Also purge the model versions MLflow marked Deleted_Internal, with their tags.
+    #[arg(long, help_heading = "Other kinds (whole-store purges, each --older-than)")]
+    model_versions: bool,
+
+    /// Also purge soft-deleted webhooks, with their events.
+    #[arg(long, help_heading = "Other kinds (whole-store purges, each --older-than)")]
+    webhooks: bool,
+
+    /// Also purge jobs that finished (succeeded, failed, timed out, canceled).
+    #[arg(long, help_heading = "Other kinds (whole-store purges, each --older-than)")]
+    finished_jobs: bool,
+
+    /// Also purge the traces of live experiments older than this (e.g. 90d), with their spans,
+    /// assessments, tags and metadata.
+    #[arg(long, value_parser = parse_duration, value_name = "AGE",
+          help_heading = "Other kinds (whole-store purges, each --older-than)")]
+    traces_older_than: Option<Duration>,
 
     /// Count what would be deleted, table by table, and change nothing.
     #[arg(long)]
@@ -112,6 +134,11 @@ struct PolicyFile {
     yes: Option<bool>,
     metrics_file: Option<PathBuf>,
     allow_unknown_schema: Option<bool>,
+    logged_models: Option<bool>,
+    model_versions: Option<bool>,
+    webhooks: Option<bool>,
+    finished_jobs: Option<bool>,
+    traces_older_than: Option<String>,
 }
 
 /// Every setting of a purge, from the flags, else the policy file, else the default.
@@ -160,6 +187,19 @@ fn settle(opts: Opts) -> Result<Settings> {
     } else {
         duration(opts.older_than, "older_than", file.older_than)?
     };
+    // Likewise the file's other kinds: flags for them with named entities are an error.
+    let from_file = |key: Option<bool>| !names_entities && key == Some(true);
+    let retention = Retention {
+        logged_models: opts.logged_models || from_file(file.logged_models),
+        model_versions: opts.model_versions || from_file(file.model_versions),
+        webhooks: opts.webhooks || from_file(file.webhooks),
+        finished_jobs: opts.finished_jobs || from_file(file.finished_jobs),
+        traces_older_than: duration(
+            opts.traces_older_than,
+            "traces_older_than",
+            if names_entities { None } else { file.traces_older_than.clone() },
+        )?,
+    };
     let batch_size = opts.batch_size.or(file.batch_size).unwrap_or(DEFAULT_BATCH_SIZE);
     if !(1..=MAX_BATCH_SIZE).contains(&batch_size) {
         return Err(Error::InvalidSettings(format!(
@@ -173,6 +213,7 @@ fn settle(opts: Opts) -> Result<Settings> {
             experiment_ids: opts.experiment_ids,
             experiment_names: opts.experiment_names,
             run_ids: opts.run_ids,
+            retention,
         },
         mode: if opts.dry_run { Mode::DryRun } else { Mode::Delete },
         yes: opts.yes || file.yes.unwrap_or(false),

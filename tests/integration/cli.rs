@@ -352,3 +352,58 @@ fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
     assert_eq!(output.status.code(), Some(i32::from(exit_code::USAGE)));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `older_then`"));
 }
+
+#[test]
+fn a_read_only_sqlite_file_is_refused_before_any_work() {
+    use std::os::unix::fs::PermissionsExt;
+    let (store, uri) = seeded_store_on(Backend::Sqlite);
+    let file = store.uri().sqlite_file().unwrap().to_owned();
+    let folder = file.parent().unwrap().to_owned();
+    let before = snapshot(&mut store.connect().unwrap());
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root writes whatever the modes say: run as nobody then.
+    let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
+    let mut purge = if unsafe { libc::geteuid() } == 0 {
+        let mut runuser = Command::new("runuser");
+        runuser.args(["-u", "nobody", "--"]).arg(binary);
+        runuser
+    } else {
+        Command::new(binary)
+    };
+    purge
+        .env_remove("MLFLOW_BACKEND_STORE_URI")
+        .args(["purge", "--yes", "--backend-store-uri", &uri])
+        .assert()
+        .code(i32::from(exit_code::STORE))
+        .stderr(predicate::str::contains("is read-only"));
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn an_unknown_revision_goes_on_with_allow_unknown_schema_only_if_every_reference_is_known() {
+    let (store, uri) = seeded_store();
+    let mut conn = store.connect().unwrap();
+    diesel::sql_query("UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query("CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid))")
+        .execute(&mut conn)
+        .unwrap();
+    let before = snapshot(&mut conn);
+    janitor(&uri)
+        .args(["--yes", "--allow-unknown-schema"])
+        .assert()
+        .code(i32::from(exit_code::STORE))
+        .stderr(predicate::str::contains("table `run_notes` references `runs`"));
+    assert_eq!(snapshot(&mut conn), before);
+
+    diesel::sql_query("DROP TABLE run_notes").execute(&mut conn).unwrap();
+    janitor(&uri).arg("--yes").assert().code(i32::from(exit_code::STORE));
+    janitor(&uri)
+        .args(["--yes", "--allow-unknown-schema", "--output", "json"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"mlflow_version\": \"unknown\""));
+}

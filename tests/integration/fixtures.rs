@@ -520,3 +520,109 @@ pub fn seeded_store(backend: Backend) -> (TestStore, DbConnection) {
     deleted(&mut conn);
     (store, conn)
 }
+
+/// One of each other kind MLflow lets grow, deleted (or finished) 60 and 10 days ago, and live:
+/// logged models in live experiment 1, versions of registered model `rm`, webhooks, jobs, and
+/// traces of live experiment 2 from 100 days ago and now. Ids say which is which: `old-*` go
+/// with `--older-than 30d`, `new-*` and `live-*` stay.
+pub fn other_kinds(conn: &mut DbConnection) {
+    let present = &present(conn);
+    let (old, new) = (now_ms() - 60 * DAY_MS, now_ms() - 10 * DAY_MS);
+    for (id, stage, when) in [
+        ("old-model", "deleted", old),
+        ("new-model", "deleted", new),
+        ("live-model", "active", old),
+    ] {
+        logged_model(conn, 1, id, "live-run-1a", "live-run-1a");
+        diesel::update(logged_models::table.filter(logged_models::model_id.eq(id)))
+            .set((
+                logged_models::lifecycle_stage.eq(stage),
+                logged_models::last_updated_timestamp_ms.eq(when),
+            ))
+            .execute(conn)
+            .unwrap();
+    }
+    insert!(conn, present, registered_models, registered_models::name.eq("rm"));
+    for (version, stage, when) in
+        [(1, "Deleted_Internal", old), (2, "Deleted_Internal", new), (3, "None", old)]
+    {
+        insert!(
+            conn,
+            present,
+            model_versions,
+            (
+                model_versions::name.eq("rm"),
+                model_versions::version.eq(version),
+                model_versions::current_stage.eq(stage),
+                model_versions::last_updated_time.eq(when),
+            )
+        );
+        insert!(
+            conn,
+            present,
+            model_version_tags,
+            (
+                model_version_tags::name.eq("rm"),
+                model_version_tags::version.eq(version),
+                model_version_tags::key.eq("k"),
+                model_version_tags::value.eq("v"),
+            )
+        );
+    }
+    for (id, deleted) in [("old-hook", Some(old)), ("new-hook", Some(new)), ("live-hook", None)] {
+        insert!(
+            conn,
+            present,
+            webhooks,
+            (
+                webhooks::webhook_id.eq(id),
+                webhooks::name.eq(id),
+                webhooks::url.eq("https://example.com/hook"),
+                webhooks::deleted_timestamp.eq(deleted),
+            )
+        );
+        insert!(
+            conn,
+            present,
+            webhook_events,
+            (
+                webhook_events::webhook_id.eq(id),
+                webhook_events::entity.eq("model_version"),
+                webhook_events::action.eq("created"),
+            )
+        );
+    }
+    // Status 2 is SUCCEEDED, 1 RUNNING.
+    for (id, status, when) in [("old-job", 2, old), ("new-job", 3, new), ("live-job", 1, old)] {
+        insert!(
+            conn,
+            present,
+            jobs,
+            (
+                jobs::id.eq(id),
+                jobs::creation_time.eq(when),
+                jobs::job_name.eq("evaluate"),
+                jobs::params.eq("{}"),
+                jobs::status.eq(status),
+                jobs::retry_count.eq(0),
+                jobs::last_update_time.eq(when),
+            )
+        );
+        insert!(
+            conn,
+            present,
+            job_locks,
+            (
+                job_locks::lock_key.eq(format!("lock-{id}")),
+                job_locks::job_id.eq(id),
+                job_locks::acquired_at.eq(when),
+            )
+        );
+    }
+    trace(conn, 2, "old-trace", "live-run-2a");
+    diesel::update(trace_info::table.filter(trace_info::request_id.eq("old-trace")))
+        .set(trace_info::timestamp_ms.eq(now_ms() - 100 * DAY_MS))
+        .execute(conn)
+        .unwrap();
+    trace(conn, 2, "new-trace", "live-run-2a");
+}

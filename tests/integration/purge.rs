@@ -260,3 +260,75 @@ fn every_known_schema_is_purged_down_to_its_live_rows(backend: Backend) {
         assert_eq!(purged(Entity::LoggedModel), models, "MLflow {version}");
     }
 }
+
+/// Each other kind goes only when asked, and then exactly what is past the age.
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn each_other_kind_is_purged_only_when_asked_and_only_past_its_age(backend: Backend) {
+    use mlflow_janitor::schema::{jobs, logged_models, model_versions, trace_info, webhooks};
+    use mlflow_janitor::scope::Retention;
+    let (_store, mut conn) = fixtures::seeded_store(backend);
+    fixtures::other_kinds(&mut conn);
+    let older_than = Some(Duration::from_secs(30 * 86_400));
+
+    let plain = ScopeRequest { older_than, ..Default::default() };
+    let report = purge(&mut conn, plain, Mode::Delete, 2).unwrap();
+    for entity in [Entity::ModelVersion, Entity::Webhook, Entity::Job] {
+        assert_eq!(report.entities.get(&entity), None, "{entity:?}");
+    }
+    let before = snapshot(&mut conn);
+
+    let every_kind = ScopeRequest {
+        older_than,
+        retention: Retention {
+            logged_models: true,
+            model_versions: true,
+            webhooks: true,
+            finished_jobs: true,
+            traces_older_than: Some(Duration::from_secs(90 * 86_400)),
+        },
+        ..Default::default()
+    };
+    let dry = purge(&mut conn, every_kind.clone(), Mode::DryRun, 2).unwrap();
+    assert_eq!(snapshot(&mut conn), before);
+    let report = purge(&mut conn, every_kind, Mode::Delete, 2).unwrap();
+    assert_eq!(dry.rows_by_table, report.rows_by_table);
+    for entity in
+        [Entity::LoggedModel, Entity::ModelVersion, Entity::Webhook, Entity::Job, Entity::Trace]
+    {
+        assert_eq!(report.entities.get(&entity), Some(&1), "{entity:?}: {:?}", report.entities);
+    }
+    let models: Vec<String> = logged_models::table
+        .select(logged_models::model_id)
+        .filter(logged_models::model_id.like("%-model"))
+        .order(logged_models::model_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(models, ["live-model", "new-model"]);
+    let versions: Vec<i32> = model_versions::table
+        .select(model_versions::version)
+        .order(model_versions::version)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(versions, [2, 3]);
+    let hooks: Vec<String> = webhooks::table
+        .select(webhooks::webhook_id)
+        .order(webhooks::webhook_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(hooks, ["live-hook", "new-hook"]);
+    let jobs: Vec<String> = jobs::table.select(jobs::id).order(jobs::id).load(&mut conn).unwrap();
+    assert_eq!(jobs, ["live-job", "new-job"]);
+    let traces: Vec<String> = trace_info::table
+        .select(trace_info::request_id)
+        .filter(trace_info::request_id.like("%-trace"))
+        .order(trace_info::request_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(traces, ["new-trace"]);
+    assert_eq!(report.rows_by_table["model_version_tags"], 1);
+    assert_eq!(report.rows_by_table["webhook_events"], 1);
+    assert_eq!(report.rows_by_table["job_locks"], 1);
+    assert_eq!(report.rows_by_table["spans"], 1);
+}

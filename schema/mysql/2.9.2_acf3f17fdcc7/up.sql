@@ -50,8 +50,8 @@ CREATE TABLE `inputs` (
   `destination_type` varchar(36) NOT NULL,
   `destination_id` varchar(36) NOT NULL,
   PRIMARY KEY (`source_type`,`source_id`,`destination_type`,`destination_id`),
-  KEY `index_inputs_input_uuid` (`input_uuid`),
-  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`)
+  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`),
+  KEY `index_inputs_input_uuid` (`input_uuid`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `latest_metrics` (
   `key` varchar(250) NOT NULL,

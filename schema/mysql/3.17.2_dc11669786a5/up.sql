@@ -63,8 +63,8 @@ CREATE TABLE `datasets` (
   `dataset_schema` mediumtext DEFAULT NULL,
   `dataset_profile` mediumtext DEFAULT NULL,
   PRIMARY KEY (`experiment_id`,`name`,`digest`),
-  KEY `index_datasets_experiment_id_dataset_source_type` (`experiment_id`,`dataset_source_type`),
   KEY `index_datasets_dataset_uuid` (`dataset_uuid`),
+  KEY `index_datasets_experiment_id_dataset_source_type` (`experiment_id`,`dataset_source_type`),
   CONSTRAINT `fk_datasets_experiment_id_experiments` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `endpoint_bindings` (
@@ -245,8 +245,8 @@ CREATE TABLE `inputs` (
   `destination_id` varchar(36) NOT NULL,
   `step` bigint(20) NOT NULL DEFAULT 0,
   PRIMARY KEY (`source_type`,`source_id`,`destination_type`,`destination_id`),
-  KEY `index_inputs_input_uuid` (`input_uuid`),
-  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`)
+  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`),
+  KEY `index_inputs_input_uuid` (`input_uuid`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `issues` (
   `issue_id` varchar(36) NOT NULL,

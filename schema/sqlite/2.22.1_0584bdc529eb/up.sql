@@ -117,8 +117,8 @@ CREATE TABLE inputs (
 	destination_id VARCHAR(36) NOT NULL, 
 	CONSTRAINT inputs_pk PRIMARY KEY (source_type, source_id, destination_type, destination_id)
 );
-CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type);
 CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid);
+CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type);
 CREATE TABLE input_tags (
 	input_uuid VARCHAR(36) NOT NULL, 
 	name VARCHAR(255) NOT NULL, 
@@ -179,6 +179,6 @@ CREATE TABLE IF NOT EXISTS "datasets" (
 	CONSTRAINT dataset_pk PRIMARY KEY (experiment_id, name, digest), 
 	CONSTRAINT fk_datasets_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
 );
-CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid);
 CREATE INDEX index_datasets_experiment_id_dataset_source_type ON datasets (experiment_id, dataset_source_type);
+CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid);
 INSERT INTO alembic_version VALUES('0584bdc529eb');

@@ -129,8 +129,8 @@ CREATE TABLE datasets (
 	CONSTRAINT dataset_pk PRIMARY KEY (experiment_id, name, digest), 
 	FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id)
 );
-CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid);
 CREATE INDEX index_datasets_experiment_id_dataset_source_type ON datasets (experiment_id, dataset_source_type);
+CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid);
 CREATE TABLE inputs (
 	input_uuid VARCHAR(36) NOT NULL, 
 	source_type VARCHAR(36) NOT NULL, 

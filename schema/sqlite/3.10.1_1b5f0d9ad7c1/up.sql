@@ -25,8 +25,8 @@ CREATE TABLE IF NOT EXISTS "runs" (
 	artifact_uri VARCHAR(200), 
 	experiment_id INTEGER, deleted_time BIGINT, 
 	CONSTRAINT run_pk PRIMARY KEY (run_uuid), 
-	CONSTRAINT runs_lifecycle_stage CHECK (lifecycle_stage IN ('active', 'deleted')), 
 	CONSTRAINT source_type CHECK (source_type IN ('NOTEBOOK', 'JOB', 'LOCAL', 'UNKNOWN', 'PROJECT')), 
+	CONSTRAINT runs_lifecycle_stage CHECK (lifecycle_stage IN ('active', 'deleted')), 
 	FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id), 
 	CHECK (status IN ('SCHEDULED', 'FAILED', 'FINISHED', 'RUNNING', 'KILLED'))
 );
@@ -62,8 +62,8 @@ CREATE TABLE inputs (
 	destination_id VARCHAR(36) NOT NULL, step BIGINT DEFAULT '0' NOT NULL, 
 	CONSTRAINT inputs_pk PRIMARY KEY (source_type, source_id, destination_type, destination_id)
 );
-CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid);
 CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type);
+CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid);
 CREATE TABLE input_tags (
 	input_uuid VARCHAR(36) NOT NULL, 
 	name VARCHAR(255) NOT NULL, 
@@ -437,8 +437,8 @@ CREATE TABLE IF NOT EXISTS "webhooks" (
 	workspace VARCHAR(63) DEFAULT 'default' NOT NULL, 
 	CONSTRAINT webhook_pk PRIMARY KEY (webhook_id)
 );
-CREATE INDEX idx_webhooks_status ON webhooks (status);
 CREATE INDEX idx_webhooks_name ON webhooks (name);
+CREATE INDEX idx_webhooks_status ON webhooks (status);
 CREATE TABLE IF NOT EXISTS "secrets" (
 	secret_id VARCHAR(36) NOT NULL, 
 	secret_name VARCHAR(255) NOT NULL, 
@@ -495,8 +495,8 @@ CREATE TABLE IF NOT EXISTS "model_definitions" (
 	CONSTRAINT fk_model_definitions_secret_id FOREIGN KEY(secret_id) REFERENCES secrets (secret_id) ON DELETE SET NULL, 
 	CONSTRAINT uq_model_definitions_workspace_name UNIQUE (workspace, name)
 );
-CREATE INDEX index_model_definitions_provider ON model_definitions (provider);
 CREATE INDEX index_model_definitions_secret_id ON model_definitions (secret_id);
+CREATE INDEX index_model_definitions_provider ON model_definitions (provider);
 CREATE TABLE IF NOT EXISTS "jobs" (
 	id VARCHAR(36) NOT NULL, 
 	creation_time BIGINT NOT NULL, 

@@ -107,8 +107,8 @@ CREATE TABLE IF NOT EXISTS "datasets" (
 	CONSTRAINT dataset_pk PRIMARY KEY (experiment_id, name, digest), 
 	CONSTRAINT fk_datasets_experiment_id_experiments FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id) ON DELETE CASCADE
 );
-CREATE INDEX index_datasets_experiment_id_dataset_source_type ON datasets (experiment_id, dataset_source_type);
 CREATE INDEX index_datasets_dataset_uuid ON datasets (dataset_uuid);
+CREATE INDEX index_datasets_experiment_id_dataset_source_type ON datasets (experiment_id, dataset_source_type);
 CREATE TABLE logged_models (
 	model_id VARCHAR(36) NOT NULL, 
 	experiment_id INTEGER NOT NULL, 
@@ -361,8 +361,8 @@ CREATE TABLE IF NOT EXISTS "evaluation_datasets" (
 	workspace VARCHAR(63) DEFAULT 'default' NOT NULL, 
 	CONSTRAINT evaluation_datasets_pk PRIMARY KEY (dataset_id)
 );
-CREATE INDEX index_evaluation_datasets_created_time ON evaluation_datasets (created_time);
 CREATE INDEX index_evaluation_datasets_name ON evaluation_datasets (name);
+CREATE INDEX index_evaluation_datasets_created_time ON evaluation_datasets (created_time);
 CREATE TABLE IF NOT EXISTS "webhooks" (
 	webhook_id VARCHAR(256) NOT NULL, 
 	name VARCHAR(256) NOT NULL, 
@@ -376,8 +376,8 @@ CREATE TABLE IF NOT EXISTS "webhooks" (
 	workspace VARCHAR(63) DEFAULT 'default' NOT NULL, 
 	CONSTRAINT webhook_pk PRIMARY KEY (webhook_id)
 );
-CREATE INDEX idx_webhooks_name ON webhooks (name);
 CREATE INDEX idx_webhooks_status ON webhooks (status);
+CREATE INDEX idx_webhooks_name ON webhooks (name);
 CREATE TABLE IF NOT EXISTS "secrets" (
 	secret_id VARCHAR(36) NOT NULL, 
 	secret_name VARCHAR(255) NOT NULL, 
@@ -718,10 +718,10 @@ CREATE TABLE IF NOT EXISTS "assessments" (
 	CONSTRAINT assessments_pk PRIMARY KEY (assessment_id), 
 	CONSTRAINT fk_assessments_trace_id FOREIGN KEY(trace_id) REFERENCES trace_info (request_id) ON DELETE CASCADE
 );
-CREATE INDEX index_assessments_run_id_created_timestamp ON assessments (run_id, created_timestamp);
-CREATE INDEX index_assessments_last_updated_timestamp ON assessments (last_updated_timestamp);
-CREATE INDEX index_assessments_trace_id_created_timestamp ON assessments (trace_id, created_timestamp);
 CREATE INDEX index_assessments_assessment_type ON assessments (assessment_type);
+CREATE INDEX index_assessments_trace_id_created_timestamp ON assessments (trace_id, created_timestamp);
+CREATE INDEX index_assessments_last_updated_timestamp ON assessments (last_updated_timestamp);
+CREATE INDEX index_assessments_run_id_created_timestamp ON assessments (run_id, created_timestamp);
 CREATE TABLE sql_trace_metric_daily_rollups (
 	id INTEGER NOT NULL, 
 	experiment_id INTEGER NOT NULL, 
@@ -792,9 +792,9 @@ CREATE TABLE IF NOT EXISTS "spans" (
 	CONSTRAINT fk_spans_trace_id FOREIGN KEY(trace_id) REFERENCES trace_info (request_id) ON DELETE CASCADE
 );
 CREATE INDEX index_spans_experiment_id_start_time ON spans (experiment_id, start_time_unix_nano);
-CREATE INDEX index_spans_experiment_id_status_type ON spans (experiment_id, status, type);
-CREATE INDEX index_spans_experiment_id_duration ON spans (experiment_id, duration_ns);
 CREATE INDEX index_spans_experiment_id_type_status ON spans (experiment_id, type, status);
+CREATE INDEX index_spans_experiment_id_duration ON spans (experiment_id, duration_ns);
+CREATE INDEX index_spans_experiment_id_status_type ON spans (experiment_id, status, type);
 CREATE INDEX index_trace_info_experiment_id_session_id ON trace_info (experiment_id, session_id);
 CREATE INDEX idx_trace_rollups_lookup ON sql_trace_metric_daily_rollups (experiment_id, rollup_day, metric_name, grouping_set, trace_status);
 CREATE INDEX idx_span_cost_rollups_lookup ON sql_span_cost_daily_rollups (experiment_id, rollup_day, metric_name, grouping_set, model_name, model_provider);
