@@ -136,14 +136,17 @@ describe() {
       "SELECT 'trigger', event_object_table, trigger_name, action_timing, event_manipulation, md5(action_statement) FROM information_schema.triggers WHERE trigger_schema = DATABASE()") ;;
     sqlite) qs=(
       "SELECT 'column', m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk FROM sqlite_schema m, pragma_table_info(m.name) p WHERE m.type = 'table'"
-      "SELECT 'fk', m.name, f.id, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete FROM sqlite_schema m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'"
-      "SELECT 'object', type, name, tbl_name, sql FROM sqlite_schema") ;;
+      "SELECT 'fk', m.name, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete FROM sqlite_schema m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'"
+      # Implicit indexes are numbered in the order of their constraints: named by their columns.
+      "SELECT 'index', m.name, iif(i.origin = 'c', i.name, i.origin), i.\"unique\", i.partial, (SELECT group_concat(name) FROM pragma_index_info(i.name)) FROM sqlite_schema m, pragma_index_list(m.name) i WHERE m.type = 'table'"
+      "SELECT 'object', type, name, tbl_name FROM sqlite_schema WHERE name NOT LIKE 'sqlite\_autoindex\_%' ESCAPE '\'") ;;
   esac
+  if [ "$backend" = sqlite ]; then sorted_ddl sqlite "$work/$db.db" | sed 's/^/ddl|/'; fi
   for t in $(tables "$backend" "$db"); do
     qs+=("SELECT 'rows', '$t', count(*) FROM $(ident "$backend" "$t")")
   done
   qs+=("SELECT 'alembic_version', version_num FROM alembic_version")
-  has_table "$backend" "$db" workspaces && qs+=("SELECT 'workspaces', w.* FROM workspaces w")
+  if has_table "$backend" "$db" workspaces; then qs+=("SELECT 'workspaces', w.* FROM workspaces w"); fi
   for q in "${qs[@]}"; do
     query "$backend" "$db" "$q"
   done
@@ -177,6 +180,73 @@ delete_rows() {
   done
 }
 
+# MLflow creates a table's indexes, and on SQLite the constraints of the tables its migrations
+# rebuild, in an order that changes from run to run (SQLAlchemy keeps them in sets). So that a
+# rerun writes the same files, the snapshots list them sorted, as pg_dump does by itself:
+#   sorted_ddl mysql <dump   a CREATE TABLE's keys and constraints (after its columns) by kind and text
+#   sorted_ddl sqlite FILE   FILE's tables by name, each followed by its indexes and triggers by
+#                            name; a CREATE TABLE's trailing constraints by kind and text
+sorted_ddl() {
+  python3 - "$@" 3<&0 <<'PY'
+import os, re, sqlite3, sys
+
+def sort_clauses(lines, kind, joint):
+    """Sorts clause lines (PRIMARY KEY first), each ended by `joint` but the last."""
+    lines = sorted((l.rstrip().rstrip(",") for l in lines), key=lambda l: (kind(l), l))
+    return [l + joint for l in lines[:-1]] + lines[-1:]
+
+def mysql(text):
+    out, body = [], None
+    kinds = ("PRIMARY KEY", "UNIQUE KEY", "KEY", "FULLTEXT KEY", "SPATIAL KEY")
+    kind = lambda l: next((i for i, k in enumerate(kinds) if l.lstrip().startswith(k)),
+                          len(kinds) + ("FOREIGN KEY" not in l))
+    for line in text.split("\n"):
+        if line.startswith("CREATE TABLE "):
+            out.append(line)
+            body = []
+        elif body is not None and line.startswith(")"):
+            columns = [l for l in body if l.startswith("  `")]
+            clauses = [l for l in body if not l.startswith("  `")]
+            assert body == columns + clauses, body
+            if clauses:
+                columns = [c if c.endswith(",") else c + "," for c in columns]
+                clauses = sort_clauses(clauses, kind, ",")
+            out += columns + clauses + [line]
+            body = None
+        elif body is not None:
+            body.append(line)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+CLAUSE = re.compile(r"\s+(CONSTRAINT|PRIMARY KEY|FOREIGN KEY|UNIQUE|CHECK)\b")
+
+def sqlite_table(sql):
+    lines = sql.split("\n")
+    start = len(lines) - 1
+    while start > 1 and CLAUSE.match(lines[start - 1]):
+        start -= 1
+    kind = lambda l: 0 if "PRIMARY KEY" in l.split("(")[0] else 1
+    if start < len(lines) - 1:
+        lines[start:-1] = sort_clauses(lines[start:-1], kind, ", ")
+    return "\n".join(lines)
+
+def sqlite(path):
+    db = sqlite3.connect(path)
+    rows = db.execute(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema"
+        " WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
+    order = {"table": 0, "index": 1, "trigger": 2}
+    rows.sort(key=lambda r: (r[2], order[r[0]], r[1]))
+    return "".join((sqlite_table(sql) if t == "table" else sql) + ";\n" for t, _, _, sql in rows)
+
+if sys.argv[1] == "mysql":
+    sys.stdout.write(mysql(os.fdopen(3).read()))
+else:
+    sys.stdout.write(sqlite(sys.argv[2]))
+PY
+}
+
 # Prints the snapshot of store $2 of backend $1; $3 is its header line.
 dump() {
   local backend="$1" db="$2" data
@@ -196,7 +266,7 @@ dump() {
       mariadb-dump -h "$MYSQL_HOST" -P "$MYSQL_PORT" -u "$MYSQL_USER" --no-data --compact --skip-set-charset \
         --skip-triggers --skip-tz-utc "$db" \
         | grep -v -E -e '^/\*![0-9]+ SET .*\*/ ?;$' -e '^/\*M!999999\\- enable the sandbox mode \*/' \
-        | sed -E 's/ AUTO_INCREMENT=[0-9]+//'
+        | sed -E 's/ AUTO_INCREMENT=[0-9]+//' | sorted_ddl mysql
       # mariadb-dump writes triggers between DELIMITER commands, with DEFINER; rebuilt without.
       query mysql "$db" "SELECT concat('CREATE TRIGGER ', trigger_name, ' ', action_timing, ' ', event_manipulation,
           ' ON ', event_object_table, ' FOR EACH ROW ', action_statement, ';')
@@ -208,7 +278,7 @@ dump() {
       echo "SET FOREIGN_KEY_CHECKS=1;"
       ;;
     sqlite)
-      sqlite3 "$work/$db.db" .schema | grep -v '^CREATE TABLE sqlite_'
+      sorted_ddl sqlite "$work/$db.db"
       sqlite3 "$work/$db.db" '.mode insert alembic_version' 'SELECT * FROM alembic_version'
       if has_table sqlite "$db" workspaces; then
         sqlite3 "$work/$db.db" '.mode insert workspaces' 'SELECT * FROM workspaces'

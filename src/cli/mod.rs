@@ -122,10 +122,12 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            // One line, whatever the driver put in its message (libpq adds hint lines).
+            let message = err.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
             if json_logs() {
-                tracing::error!(exit_code = err.exit_status(), "{err}");
+                tracing::error!(exit_code = err.exit_status(), "{message}");
             } else {
-                eprintln!("error: {err}");
+                eprintln!("error: {message}");
             }
             err.exit_code()
         }

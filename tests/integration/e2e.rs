@@ -23,9 +23,13 @@ fn mlflow_python() -> PathBuf {
 
 /// The Python of a venv holding MLflow `version` with the drivers and pytest, made on first use.
 fn python_of(version: &str) -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/venvs")
-        .join(format!("mlflow-{version}"));
+    let venvs = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venvs");
+    let venv = venvs.join(format!("mlflow-{version}"));
+    // Tests run in parallel: one makes the venv, the others wait for it (the lock goes with
+    // the file, at the end of this function).
+    std::fs::create_dir_all(&venvs).unwrap();
+    let lock = std::fs::File::create(venvs.join(format!("mlflow-{version}.lock"))).unwrap();
+    lock.lock().unwrap();
     if !venv.join("bin/pytest").exists() {
         let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap();
         assert!(made.success(), "python3 -m venv failed");

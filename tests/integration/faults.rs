@@ -105,3 +105,120 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes() {
     assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
     assert_eq!(snapshot(&mut conn), live);
 }
+
+/// A PostgreSQL server of the test's own (initdb in a temporary folder, on a free port), so that
+/// it can be restarted without disturbing the other tests. Stopped when dropped.
+struct OwnServer {
+    data: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnServer {
+    fn start() -> OwnServer {
+        let data = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // PostgreSQL refuses to run as root: its files and process belong to `postgres` then.
+        if unsafe { libc::geteuid() } == 0 {
+            let chown = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(data.path())
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+        let server = OwnServer { data, port };
+        server.pg(&["initdb", "-A", "trust", "-U", "postgres", "-D"], &[]);
+        server.pg_ctl("start");
+        server
+    }
+
+    fn pg(&self, program_and_args: &[&str], extra: &[&str]) {
+        let (program, args) = program_and_args.split_first().unwrap();
+        let mut command = if unsafe { libc::geteuid() } == 0 {
+            let mut runuser = std::process::Command::new("runuser");
+            runuser.args(["-u", "postgres", "--", program]);
+            runuser
+        } else {
+            std::process::Command::new(program)
+        };
+        let output =
+            command.args(args).arg(self.data.path().join("db")).args(extra).output().unwrap();
+        assert!(output.status.success(), "{program}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let options = format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port);
+        self.pg(&["pg_ctl", "-w", "-m", "fast", "-l", "/dev/null", "-D"], &["-o", &options, action]);
+    }
+
+    fn uri(&self) -> String {
+        format!("postgresql://postgres@127.0.0.1:{}/mlflow", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.pg_ctl("stop"));
+    }
+}
+
+#[test]
+fn a_server_restart_during_a_purge_fails_it_clearly_and_the_rerun_finishes() {
+    let server = OwnServer::start();
+    let uri = server.uri();
+    let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
+    let init = std::process::Command::new(&binary)
+        .args(["init", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let mut conn = mlflow_janitor::StoreUri::parse(&uri).unwrap().establish().unwrap();
+    fixtures::live(&mut conn);
+    let live = snapshot(&mut conn);
+    fixtures::deleted(&mut conn);
+    for i in 0..40 {
+        fixtures::run(&mut conn, 2, &format!("bulk-{i:02}"), Some(Some(fixtures::now_ms())));
+    }
+    drop(conn);
+
+    // One run per batch and a pause between batches: the restart lands mid-purge.
+    let purge = std::process::Command::new(&binary)
+        .args(["purge", "--yes", "--batch-size", "1", "--throttle", "100ms"])
+        .args(["--backend-store-uri", &uri])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Restart once the first batches are in.
+    let mut watcher = mlflow_janitor::StoreUri::parse(&uri).unwrap().establish().unwrap();
+    for _ in 0..300 {
+        let bulk_left: i64 = mlflow_janitor::schema::runs::table
+            .filter(mlflow_janitor::schema::runs::run_uuid.like("bulk-%"))
+            .count()
+            .get_result(&mut watcher)
+            .unwrap();
+        if bulk_left < 35 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(watcher);
+    server.pg_ctl("restart");
+    let failed = purge.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default().to_owned();
+    assert_eq!(
+        failed.status.code(),
+        Some(i32::from(mlflow_janitor::error::exit_code::PARTIAL)),
+        "{stderr}"
+    );
+    assert!(error.contains("purge stopped after") && error.contains("rerun to finish"), "{error}");
+
+    let rerun = std::process::Command::new(&binary)
+        .args(["purge", "--yes", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let mut conn = mlflow_janitor::StoreUri::parse(&uri).unwrap().establish().unwrap();
+    assert_eq!(snapshot(&mut conn), live);
+}

@@ -22,10 +22,10 @@ CREATE TABLE `assessments` (
   `valid` tinyint(1) NOT NULL,
   `assessment_metadata` text DEFAULT NULL,
   PRIMARY KEY (`assessment_id`),
-  KEY `index_assessments_trace_id_created_timestamp` (`trace_id`,`created_timestamp`),
-  KEY `index_assessments_run_id_created_timestamp` (`run_id`,`created_timestamp`),
-  KEY `index_assessments_last_updated_timestamp` (`last_updated_timestamp`),
   KEY `index_assessments_assessment_type` (`assessment_type`),
+  KEY `index_assessments_last_updated_timestamp` (`last_updated_timestamp`),
+  KEY `index_assessments_run_id_created_timestamp` (`run_id`,`created_timestamp`),
+  KEY `index_assessments_trace_id_created_timestamp` (`trace_id`,`created_timestamp`),
   CONSTRAINT `fk_assessments_trace_id` FOREIGN KEY (`trace_id`) REFERENCES `trace_info` (`request_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `datasets` (
@@ -38,8 +38,8 @@ CREATE TABLE `datasets` (
   `dataset_schema` mediumtext DEFAULT NULL,
   `dataset_profile` mediumtext DEFAULT NULL,
   PRIMARY KEY (`experiment_id`,`name`,`digest`),
-  KEY `index_datasets_experiment_id_dataset_source_type` (`experiment_id`,`dataset_source_type`),
   KEY `index_datasets_dataset_uuid` (`dataset_uuid`),
+  KEY `index_datasets_experiment_id_dataset_source_type` (`experiment_id`,`dataset_source_type`),
   CONSTRAINT `fk_datasets_experiment_id_experiments` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `endpoint_bindings` (
@@ -147,9 +147,9 @@ CREATE TABLE `evaluation_datasets` (
   `last_updated_by` varchar(255) DEFAULT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`dataset_id`),
-  KEY `index_evaluation_datasets_name` (`name`),
+  KEY `idx_evaluation_datasets_workspace` (`workspace`),
   KEY `index_evaluation_datasets_created_time` (`created_time`),
-  KEY `idx_evaluation_datasets_workspace` (`workspace`)
+  KEY `index_evaluation_datasets_name` (`name`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `experiment_tags` (
   `key` varchar(250) NOT NULL,
@@ -169,8 +169,8 @@ CREATE TABLE `experiments` (
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`experiment_id`),
   UNIQUE KEY `uq_experiments_workspace_name` (`workspace`,`name`),
-  KEY `idx_experiments_workspace` (`workspace`),
   KEY `idx_experiments_workspace_creation_time` (`workspace`,`creation_time`),
+  KEY `idx_experiments_workspace` (`workspace`),
   CONSTRAINT `experiments_lifecycle_stage` CHECK (`lifecycle_stage` in ('active','deleted'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `input_tags` (
@@ -187,8 +187,8 @@ CREATE TABLE `inputs` (
   `destination_id` varchar(36) NOT NULL,
   `step` bigint(20) NOT NULL DEFAULT 0,
   PRIMARY KEY (`source_type`,`source_id`,`destination_type`,`destination_id`),
-  KEY `index_inputs_input_uuid` (`input_uuid`),
-  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`)
+  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`),
+  KEY `index_inputs_input_uuid` (`input_uuid`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `jobs` (
   `id` varchar(36) NOT NULL,
@@ -298,9 +298,9 @@ CREATE TABLE `model_definitions` (
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`model_definition_id`),
   UNIQUE KEY `uq_model_definitions_workspace_name` (`workspace`,`name`),
-  KEY `index_model_definitions_secret_id` (`secret_id`),
-  KEY `index_model_definitions_provider` (`provider`),
   KEY `idx_model_definitions_workspace` (`workspace`),
+  KEY `index_model_definitions_provider` (`provider`),
+  KEY `index_model_definitions_secret_id` (`secret_id`),
   CONSTRAINT `fk_model_definitions_secret_id` FOREIGN KEY (`secret_id`) REFERENCES `secrets` (`secret_id`) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `model_version_tags` (
@@ -310,8 +310,8 @@ CREATE TABLE `model_version_tags` (
   `version` int(11) NOT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`workspace`,`key`,`name`,`version`),
-  KEY `name` (`name`,`version`),
   KEY `fk_model_version_tags_model_versions` (`workspace`,`name`,`version`),
+  KEY `name` (`name`,`version`),
   CONSTRAINT `fk_model_version_tags_model_versions` FOREIGN KEY (`workspace`, `name`, `version`) REFERENCES `model_versions` (`workspace`, `name`, `version`) ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `model_versions` (
@@ -339,8 +339,8 @@ CREATE TABLE `online_scoring_configs` (
   `experiment_id` int(11) NOT NULL,
   `filter_string` text DEFAULT NULL,
   PRIMARY KEY (`online_scoring_config_id`),
-  KEY `fk_online_scoring_configs_scorer_id` (`scorer_id`),
   KEY `fk_online_scoring_configs_experiment_id` (`experiment_id`),
+  KEY `fk_online_scoring_configs_scorer_id` (`scorer_id`),
   CONSTRAINT `fk_online_scoring_configs_experiment_id` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
   CONSTRAINT `fk_online_scoring_configs_scorer_id` FOREIGN KEY (`scorer_id`) REFERENCES `scorers` (`scorer_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -366,8 +366,8 @@ CREATE TABLE `registered_model_tags` (
   `name` varchar(256) NOT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`workspace`,`key`,`name`),
-  KEY `name` (`name`),
   KEY `fk_registered_model_tags_registered_models` (`workspace`,`name`),
+  KEY `name` (`name`),
   CONSTRAINT `fk_registered_model_tags_registered_models` FOREIGN KEY (`workspace`, `name`) REFERENCES `registered_models` (`workspace`, `name`) ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `registered_models` (
@@ -397,9 +397,9 @@ CREATE TABLE `runs` (
   PRIMARY KEY (`run_uuid`),
   KEY `experiment_id` (`experiment_id`),
   CONSTRAINT `runs_ibfk_1` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
-  CONSTRAINT `source_type` CHECK (`source_type` in ('NOTEBOOK','JOB','LOCAL','UNKNOWN','PROJECT')),
+  CONSTRAINT `CONSTRAINT_1` CHECK (`status` in ('SCHEDULED','FAILED','FINISHED','RUNNING','KILLED')),
   CONSTRAINT `runs_lifecycle_stage` CHECK (`lifecycle_stage` in ('active','deleted')),
-  CONSTRAINT `CONSTRAINT_1` CHECK (`status` in ('SCHEDULED','FAILED','FINISHED','RUNNING','KILLED'))
+  CONSTRAINT `source_type` CHECK (`source_type` in ('NOTEBOOK','JOB','LOCAL','UNKNOWN','PROJECT'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `scorer_versions` (
   `scorer_id` varchar(36) NOT NULL,
@@ -460,10 +460,10 @@ CREATE TABLE `spans` (
   `content` longtext NOT NULL,
   `dimension_attributes` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`dimension_attributes`)),
   PRIMARY KEY (`trace_id`,`span_id`),
-  KEY `index_spans_experiment_id` (`experiment_id`),
+  KEY `index_spans_experiment_id_duration` (`experiment_id`,`duration_ns`),
   KEY `index_spans_experiment_id_status_type` (`experiment_id`,`status`,`type`),
   KEY `index_spans_experiment_id_type_status` (`experiment_id`,`type`,`status`),
-  KEY `index_spans_experiment_id_duration` (`experiment_id`,`duration_ns`),
+  KEY `index_spans_experiment_id` (`experiment_id`),
   CONSTRAINT `fk_spans_experiment_id` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
   CONSTRAINT `fk_spans_trace_id` FOREIGN KEY (`trace_id`) REFERENCES `trace_info` (`request_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -517,9 +517,9 @@ CREATE TABLE `webhook_events` (
   `entity` varchar(50) NOT NULL,
   `action` varchar(50) NOT NULL,
   PRIMARY KEY (`webhook_id`,`entity`,`action`),
-  KEY `idx_webhook_events_entity` (`entity`),
   KEY `idx_webhook_events_action` (`action`),
   KEY `idx_webhook_events_entity_action` (`entity`,`action`),
+  KEY `idx_webhook_events_entity` (`entity`),
   CONSTRAINT `webhook_events_ibfk_1` FOREIGN KEY (`webhook_id`) REFERENCES `webhooks` (`webhook_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `webhooks` (
@@ -534,8 +534,8 @@ CREATE TABLE `webhooks` (
   `deleted_timestamp` bigint(20) DEFAULT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`webhook_id`),
-  KEY `idx_webhooks_status` (`status`),
   KEY `idx_webhooks_name` (`name`),
+  KEY `idx_webhooks_status` (`status`),
   KEY `idx_webhooks_workspace` (`workspace`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `workspaces` (

@@ -22,10 +22,10 @@ CREATE TABLE `assessments` (
   `valid` tinyint(1) NOT NULL,
   `assessment_metadata` text DEFAULT NULL,
   PRIMARY KEY (`assessment_id`),
-  KEY `index_assessments_trace_id_created_timestamp` (`trace_id`,`created_timestamp`),
-  KEY `index_assessments_run_id_created_timestamp` (`run_id`,`created_timestamp`),
-  KEY `index_assessments_last_updated_timestamp` (`last_updated_timestamp`),
   KEY `index_assessments_assessment_type` (`assessment_type`),
+  KEY `index_assessments_last_updated_timestamp` (`last_updated_timestamp`),
+  KEY `index_assessments_run_id_created_timestamp` (`run_id`,`created_timestamp`),
+  KEY `index_assessments_trace_id_created_timestamp` (`trace_id`,`created_timestamp`),
   CONSTRAINT `fk_assessments_trace_id` FOREIGN KEY (`trace_id`) REFERENCES `trace_info` (`request_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `datasets` (
@@ -91,8 +91,8 @@ CREATE TABLE `evaluation_datasets` (
   `created_by` varchar(255) DEFAULT NULL,
   `last_updated_by` varchar(255) DEFAULT NULL,
   PRIMARY KEY (`dataset_id`),
-  KEY `index_evaluation_datasets_name` (`name`),
-  KEY `index_evaluation_datasets_created_time` (`created_time`)
+  KEY `index_evaluation_datasets_created_time` (`created_time`),
+  KEY `index_evaluation_datasets_name` (`name`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `experiment_tags` (
   `key` varchar(250) NOT NULL,
@@ -127,8 +127,8 @@ CREATE TABLE `inputs` (
   `destination_id` varchar(36) NOT NULL,
   `step` bigint(20) NOT NULL DEFAULT 0,
   PRIMARY KEY (`source_type`,`source_id`,`destination_type`,`destination_id`),
-  KEY `index_inputs_input_uuid` (`input_uuid`),
-  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`)
+  KEY `index_inputs_destination_type_destination_id_source_type` (`destination_type`,`destination_id`,`source_type`),
+  KEY `index_inputs_input_uuid` (`input_uuid`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `latest_metrics` (
   `key` varchar(250) NOT NULL,
@@ -286,9 +286,9 @@ CREATE TABLE `runs` (
   PRIMARY KEY (`run_uuid`),
   KEY `experiment_id` (`experiment_id`),
   CONSTRAINT `runs_ibfk_1` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
-  CONSTRAINT `source_type` CHECK (`source_type` in ('NOTEBOOK','JOB','LOCAL','UNKNOWN','PROJECT')),
+  CONSTRAINT `CONSTRAINT_1` CHECK (`status` in ('SCHEDULED','FAILED','FINISHED','RUNNING','KILLED')),
   CONSTRAINT `runs_lifecycle_stage` CHECK (`lifecycle_stage` in ('active','deleted')),
-  CONSTRAINT `CONSTRAINT_1` CHECK (`status` in ('SCHEDULED','FAILED','FINISHED','RUNNING','KILLED'))
+  CONSTRAINT `source_type` CHECK (`source_type` in ('NOTEBOOK','JOB','LOCAL','UNKNOWN','PROJECT'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `scorer_versions` (
   `scorer_id` varchar(36) NOT NULL,
@@ -320,10 +320,10 @@ CREATE TABLE `spans` (
   `duration_ns` bigint(20) GENERATED ALWAYS AS (`end_time_unix_nano` - `start_time_unix_nano`) STORED,
   `content` longtext NOT NULL,
   PRIMARY KEY (`trace_id`,`span_id`),
-  KEY `index_spans_experiment_id` (`experiment_id`),
+  KEY `index_spans_experiment_id_duration` (`experiment_id`,`duration_ns`),
   KEY `index_spans_experiment_id_status_type` (`experiment_id`,`status`,`type`),
   KEY `index_spans_experiment_id_type_status` (`experiment_id`,`type`,`status`),
-  KEY `index_spans_experiment_id_duration` (`experiment_id`,`duration_ns`),
+  KEY `index_spans_experiment_id` (`experiment_id`),
   CONSTRAINT `fk_spans_experiment_id` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
   CONSTRAINT `fk_spans_trace_id` FOREIGN KEY (`trace_id`) REFERENCES `trace_info` (`request_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -369,9 +369,9 @@ CREATE TABLE `webhook_events` (
   `entity` varchar(50) NOT NULL,
   `action` varchar(50) NOT NULL,
   PRIMARY KEY (`webhook_id`,`entity`,`action`),
-  KEY `idx_webhook_events_entity` (`entity`),
   KEY `idx_webhook_events_action` (`action`),
   KEY `idx_webhook_events_entity_action` (`entity`,`action`),
+  KEY `idx_webhook_events_entity` (`entity`),
   CONSTRAINT `webhook_events_ibfk_1` FOREIGN KEY (`webhook_id`) REFERENCES `webhooks` (`webhook_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `webhooks` (
@@ -385,8 +385,8 @@ CREATE TABLE `webhooks` (
   `last_updated_timestamp` bigint(20) DEFAULT NULL,
   `deleted_timestamp` bigint(20) DEFAULT NULL,
   PRIMARY KEY (`webhook_id`),
-  KEY `idx_webhooks_status` (`status`),
-  KEY `idx_webhooks_name` (`name`)
+  KEY `idx_webhooks_name` (`name`),
+  KEY `idx_webhooks_status` (`status`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 INSERT INTO `alembic_version` VALUES ('71994744cf8e');
 SET FOREIGN_KEY_CHECKS=1;

@@ -55,8 +55,8 @@ CREATE TABLE inputs (
 	destination_id VARCHAR(36) NOT NULL, step BIGINT DEFAULT '0' NOT NULL, 
 	CONSTRAINT inputs_pk PRIMARY KEY (source_type, source_id, destination_type, destination_id)
 );
-CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid);
 CREATE INDEX index_inputs_destination_type_destination_id_source_type ON inputs (destination_type, destination_id, source_type);
+CREATE INDEX index_inputs_input_uuid ON inputs (input_uuid);
 CREATE TABLE input_tags (
 	input_uuid VARCHAR(36) NOT NULL, 
 	name VARCHAR(255) NOT NULL, 
@@ -361,8 +361,8 @@ CREATE TABLE IF NOT EXISTS "evaluation_datasets" (
 	workspace VARCHAR(63) DEFAULT 'default' NOT NULL, 
 	CONSTRAINT evaluation_datasets_pk PRIMARY KEY (dataset_id)
 );
-CREATE INDEX index_evaluation_datasets_name ON evaluation_datasets (name);
 CREATE INDEX index_evaluation_datasets_created_time ON evaluation_datasets (created_time);
+CREATE INDEX index_evaluation_datasets_name ON evaluation_datasets (name);
 CREATE TABLE IF NOT EXISTS "webhooks" (
 	webhook_id VARCHAR(256) NOT NULL, 
 	name VARCHAR(256) NOT NULL, 
@@ -434,8 +434,8 @@ CREATE TABLE IF NOT EXISTS "model_definitions" (
 	CONSTRAINT fk_model_definitions_secret_id FOREIGN KEY(secret_id) REFERENCES secrets (secret_id) ON DELETE SET NULL, 
 	CONSTRAINT uq_model_definitions_workspace_name UNIQUE (workspace, name)
 );
-CREATE INDEX index_model_definitions_provider ON model_definitions (provider);
 CREATE INDEX index_model_definitions_secret_id ON model_definitions (secret_id);
+CREATE INDEX index_model_definitions_provider ON model_definitions (provider);
 CREATE TABLE IF NOT EXISTS "jobs" (
 	id VARCHAR(36) NOT NULL, 
 	creation_time BIGINT NOT NULL, 
@@ -718,10 +718,10 @@ CREATE TABLE IF NOT EXISTS "assessments" (
 	CONSTRAINT assessments_pk PRIMARY KEY (assessment_id), 
 	CONSTRAINT fk_assessments_trace_id FOREIGN KEY(trace_id) REFERENCES trace_info (request_id) ON DELETE CASCADE
 );
-CREATE INDEX index_assessments_assessment_type ON assessments (assessment_type);
-CREATE INDEX index_assessments_trace_id_created_timestamp ON assessments (trace_id, created_timestamp);
 CREATE INDEX index_assessments_last_updated_timestamp ON assessments (last_updated_timestamp);
+CREATE INDEX index_assessments_assessment_type ON assessments (assessment_type);
 CREATE INDEX index_assessments_run_id_created_timestamp ON assessments (run_id, created_timestamp);
+CREATE INDEX index_assessments_trace_id_created_timestamp ON assessments (trace_id, created_timestamp);
 CREATE TABLE sql_trace_metric_daily_rollups (
 	id INTEGER NOT NULL, 
 	experiment_id INTEGER NOT NULL, 
@@ -791,10 +791,10 @@ CREATE TABLE IF NOT EXISTS "spans" (
 	CONSTRAINT fk_spans_experiment_id FOREIGN KEY(experiment_id) REFERENCES experiments (experiment_id), 
 	CONSTRAINT fk_spans_trace_id FOREIGN KEY(trace_id) REFERENCES trace_info (request_id) ON DELETE CASCADE
 );
-CREATE INDEX index_spans_experiment_id_start_time ON spans (experiment_id, start_time_unix_nano);
 CREATE INDEX index_spans_experiment_id_type_status ON spans (experiment_id, type, status);
 CREATE INDEX index_spans_experiment_id_duration ON spans (experiment_id, duration_ns);
 CREATE INDEX index_spans_experiment_id_status_type ON spans (experiment_id, status, type);
+CREATE INDEX index_spans_experiment_id_start_time ON spans (experiment_id, start_time_unix_nano);
 CREATE INDEX index_trace_info_experiment_id_session_id ON trace_info (experiment_id, session_id);
 CREATE INDEX idx_trace_rollups_lookup ON sql_trace_metric_daily_rollups (experiment_id, rollup_day, metric_name, grouping_set, trace_status);
 CREATE INDEX idx_span_cost_rollups_lookup ON sql_span_cost_daily_rollups (experiment_id, rollup_day, metric_name, grouping_set, model_name, model_provider);
