@@ -148,7 +148,10 @@ impl OwnServer {
 
     fn pg_ctl(&self, action: &str) {
         let options = format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port);
-        self.pg(&["pg_ctl", "-w", "-m", "fast", "-l", "/dev/null", "-D"], &["-o", &options, action]);
+        self.pg(
+            &["pg_ctl", "-w", "-m", "fast", "-l", "/dev/null", "-D"],
+            &["-o", &options, action],
+        );
     }
 
     fn uri(&self) -> String {

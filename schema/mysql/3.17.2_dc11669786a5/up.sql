@@ -26,13 +26,13 @@ CREATE TABLE `assessments` (
   `aggregate_value` double DEFAULT NULL,
   `is_numeric_value` tinyint(1) NOT NULL DEFAULT 0,
   PRIMARY KEY (`assessment_id`),
-  KEY `index_assessments_trace_id_created_timestamp` (`trace_id`,`created_timestamp`),
-  KEY `index_assessments_run_id_created_timestamp` (`run_id`,`created_timestamp`),
-  KEY `index_assessments_last_updated_timestamp` (`last_updated_timestamp`),
-  KEY `index_assessments_assessment_type` (`assessment_type`),
-  KEY `idx_assessments_exp_trace_ts` (`experiment_id`,`trace_timestamp_ms`),
-  KEY `idx_assessments_exp_trace_ts_name` (`experiment_id`,`trace_timestamp_ms`,`name`),
   KEY `idx_assessments_exp_name_valid` (`experiment_id`,`name`,`valid`),
+  KEY `idx_assessments_exp_trace_ts_name` (`experiment_id`,`trace_timestamp_ms`,`name`),
+  KEY `idx_assessments_exp_trace_ts` (`experiment_id`,`trace_timestamp_ms`),
+  KEY `index_assessments_assessment_type` (`assessment_type`),
+  KEY `index_assessments_last_updated_timestamp` (`last_updated_timestamp`),
+  KEY `index_assessments_run_id_created_timestamp` (`run_id`,`created_timestamp`),
+  KEY `index_assessments_trace_id_created_timestamp` (`trace_id`,`created_timestamp`),
   CONSTRAINT `fk_assessments_trace_id` FOREIGN KEY (`trace_id`) REFERENCES `trace_info` (`request_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `budget_policies` (
@@ -50,8 +50,8 @@ CREATE TABLE `budget_policies` (
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   `target_value` varchar(255) DEFAULT NULL,
   PRIMARY KEY (`budget_policy_id`),
-  KEY `idx_budget_policies_workspace` (`workspace`),
-  KEY `idx_budget_policies_target_value` (`target_value`)
+  KEY `idx_budget_policies_target_value` (`target_value`),
+  KEY `idx_budget_policies_workspace` (`workspace`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `datasets` (
   `dataset_uuid` varchar(36) NOT NULL,
@@ -172,9 +172,9 @@ CREATE TABLE `evaluation_datasets` (
   `last_updated_by` varchar(255) DEFAULT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`dataset_id`),
-  KEY `index_evaluation_datasets_name` (`name`),
+  KEY `idx_evaluation_datasets_workspace` (`workspace`),
   KEY `index_evaluation_datasets_created_time` (`created_time`),
-  KEY `idx_evaluation_datasets_workspace` (`workspace`)
+  KEY `index_evaluation_datasets_name` (`name`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `experiment_tags` (
   `key` varchar(250) NOT NULL,
@@ -194,8 +194,8 @@ CREATE TABLE `experiments` (
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`experiment_id`),
   UNIQUE KEY `uq_experiments_workspace_name` (`workspace`,`name`),
-  KEY `idx_experiments_workspace` (`workspace`),
   KEY `idx_experiments_workspace_creation_time` (`workspace`,`creation_time`),
+  KEY `idx_experiments_workspace` (`workspace`),
   CONSTRAINT `experiments_lifecycle_stage` CHECK (`lifecycle_stage` in ('active','deleted'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `guardrail_configs` (
@@ -226,8 +226,8 @@ CREATE TABLE `guardrails` (
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`guardrail_id`),
   KEY `fk_guardrails_action_endpoint_id` (`action_endpoint_id`),
-  KEY `idx_guardrails_workspace` (`workspace`),
   KEY `idx_guardrails_scorer` (`scorer_id`,`scorer_version`),
+  KEY `idx_guardrails_workspace` (`workspace`),
   CONSTRAINT `fk_guardrails_action_endpoint_id` FOREIGN KEY (`action_endpoint_id`) REFERENCES `endpoints` (`endpoint_id`) ON DELETE SET NULL,
   CONSTRAINT `fk_guardrails_scorer_version` FOREIGN KEY (`scorer_id`, `scorer_version`) REFERENCES `scorer_versions` (`scorer_id`, `scorer_version`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -400,9 +400,9 @@ CREATE TABLE `mcp_access_endpoints` (
   `created_at` bigint(20) NOT NULL,
   `last_updated_at` bigint(20) NOT NULL,
   PRIMARY KEY (`id`),
+  KEY `ix_mcp_access_endpoints_alias` (`workspace`,`server_name`,`server_alias`),
   KEY `ix_mcp_access_endpoints_server_name` (`workspace`,`server_name`),
   KEY `ix_mcp_access_endpoints_version` (`workspace`,`server_name`,`server_version`),
-  KEY `ix_mcp_access_endpoints_alias` (`workspace`,`server_name`,`server_alias`),
   CONSTRAINT `mcp_access_endpoints_server_fkey` FOREIGN KEY (`workspace`, `server_name`) REFERENCES `mcp_servers` (`workspace`, `name`) ON DELETE CASCADE ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `mcp_server_aliases` (
@@ -471,8 +471,8 @@ CREATE TABLE `metrics` (
   `step` bigint(20) NOT NULL DEFAULT 0,
   `is_nan` tinyint(1) NOT NULL DEFAULT 0,
   PRIMARY KEY (`key`,`timestamp`,`step`,`run_uuid`,`value`,`is_nan`),
-  KEY `index_metrics_run_uuid` (`run_uuid`),
   KEY `index_metrics_run_uuid_key_step` (`run_uuid`,`key`,`step`),
+  KEY `index_metrics_run_uuid` (`run_uuid`),
   CONSTRAINT `metrics_ibfk_1` FOREIGN KEY (`run_uuid`) REFERENCES `runs` (`run_uuid`),
   CONSTRAINT `CONSTRAINT_1` CHECK (`is_nan` in (0,1)),
   CONSTRAINT `CONSTRAINT_2` CHECK (`is_nan` in (0,1))
@@ -490,9 +490,9 @@ CREATE TABLE `model_definitions` (
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`model_definition_id`),
   UNIQUE KEY `uq_model_definitions_workspace_name` (`workspace`,`name`),
-  KEY `index_model_definitions_secret_id` (`secret_id`),
-  KEY `index_model_definitions_provider` (`provider`),
   KEY `idx_model_definitions_workspace` (`workspace`),
+  KEY `index_model_definitions_provider` (`provider`),
+  KEY `index_model_definitions_secret_id` (`secret_id`),
   CONSTRAINT `fk_model_definitions_secret_id` FOREIGN KEY (`secret_id`) REFERENCES `secrets` (`secret_id`) ON DELETE SET NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `model_version_tags` (
@@ -502,8 +502,8 @@ CREATE TABLE `model_version_tags` (
   `version` int(11) NOT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`workspace`,`key`,`name`,`version`),
-  KEY `name` (`name`,`version`),
   KEY `idx_model_version_tags_workspace_name_version` (`workspace`,`name`,`version`),
+  KEY `name` (`name`,`version`),
   CONSTRAINT `fk_model_version_tags_model_versions` FOREIGN KEY (`workspace`, `name`, `version`) REFERENCES `model_versions` (`workspace`, `name`, `version`) ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `model_versions` (
@@ -531,8 +531,8 @@ CREATE TABLE `online_scoring_configs` (
   `experiment_id` int(11) NOT NULL,
   `filter_string` text DEFAULT NULL,
   PRIMARY KEY (`online_scoring_config_id`),
-  KEY `fk_online_scoring_configs_scorer_id` (`scorer_id`),
   KEY `fk_online_scoring_configs_experiment_id` (`experiment_id`),
+  KEY `fk_online_scoring_configs_scorer_id` (`scorer_id`),
   CONSTRAINT `fk_online_scoring_configs_experiment_id` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
   CONSTRAINT `fk_online_scoring_configs_scorer_id` FOREIGN KEY (`scorer_id`) REFERENCES `scorers` (`scorer_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -558,8 +558,8 @@ CREATE TABLE `registered_model_tags` (
   `name` varchar(256) NOT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`workspace`,`key`,`name`),
-  KEY `name` (`name`),
   KEY `idx_registered_model_tags_workspace_name` (`workspace`,`name`),
+  KEY `name` (`name`),
   CONSTRAINT `fk_registered_model_tags_registered_models` FOREIGN KEY (`workspace`, `name`) REFERENCES `registered_models` (`workspace`, `name`) ON UPDATE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `registered_models` (
@@ -581,8 +581,8 @@ CREATE TABLE `review_queue_items` (
   `creation_time_ms` bigint(20) NOT NULL,
   `last_update_time_ms` bigint(20) NOT NULL,
   PRIMARY KEY (`queue_id`,`item_id`),
-  KEY `index_review_queue_items_queue_id_status` (`queue_id`,`status`),
   KEY `index_review_queue_items_item_id` (`item_id`),
+  KEY `index_review_queue_items_queue_id_status` (`queue_id`,`status`),
   CONSTRAINT `fk_review_queue_items_queue_id` FOREIGN KEY (`queue_id`) REFERENCES `review_queues` (`queue_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `review_queue_label_schemas` (
@@ -631,9 +631,9 @@ CREATE TABLE `runs` (
   PRIMARY KEY (`run_uuid`),
   KEY `experiment_id` (`experiment_id`),
   CONSTRAINT `runs_ibfk_1` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
-  CONSTRAINT `source_type` CHECK (`source_type` in ('NOTEBOOK','JOB','LOCAL','UNKNOWN','PROJECT')),
+  CONSTRAINT `CONSTRAINT_1` CHECK (`status` in ('SCHEDULED','FAILED','FINISHED','RUNNING','KILLED')),
   CONSTRAINT `runs_lifecycle_stage` CHECK (`lifecycle_stage` in ('active','deleted')),
-  CONSTRAINT `CONSTRAINT_1` CHECK (`status` in ('SCHEDULED','FAILED','FINISHED','RUNNING','KILLED'))
+  CONSTRAINT `source_type` CHECK (`source_type` in ('NOTEBOOK','JOB','LOCAL','UNKNOWN','PROJECT'))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `scheduler_leases` (
   `lease_key` varchar(255) NOT NULL,
@@ -704,12 +704,12 @@ CREATE TABLE `spans` (
   `model_name` varchar(500) DEFAULT NULL,
   `model_provider` varchar(500) DEFAULT NULL,
   PRIMARY KEY (`trace_id`,`span_id`),
-  KEY `index_spans_experiment_id_status_type` (`experiment_id`,`status`,`type`),
-  KEY `index_spans_experiment_id_type_status` (`experiment_id`,`type`,`status`),
+  KEY `idx_spans_cost_exp_time_cover` (`experiment_id`,`start_time_unix_nano`),
+  KEY `idx_spans_cost_trace_time_cover` (`trace_id`,`start_time_unix_nano`),
   KEY `index_spans_experiment_id_duration` (`experiment_id`,`duration_ns`),
   KEY `index_spans_experiment_id_start_time` (`experiment_id`,`start_time_unix_nano`),
-  KEY `idx_spans_cost_trace_time_cover` (`trace_id`,`start_time_unix_nano`),
-  KEY `idx_spans_cost_exp_time_cover` (`experiment_id`,`start_time_unix_nano`),
+  KEY `index_spans_experiment_id_status_type` (`experiment_id`,`status`,`type`),
+  KEY `index_spans_experiment_id_type_status` (`experiment_id`,`type`,`status`),
   CONSTRAINT `fk_spans_experiment_id` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`),
   CONSTRAINT `fk_spans_trace_id` FOREIGN KEY (`trace_id`) REFERENCES `trace_info` (`request_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
@@ -794,9 +794,9 @@ CREATE TABLE `trace_info` (
   `output_cost` double DEFAULT NULL,
   `total_cost` double DEFAULT NULL,
   PRIMARY KEY (`request_id`),
+  KEY `index_trace_info_experiment_id_session_id` (`experiment_id`,`session_id`),
   KEY `index_trace_info_experiment_id_timestamp_ms` (`experiment_id`,`timestamp_ms`),
   KEY `index_trace_info_timestamp_ms_request_id` (`timestamp_ms`,`request_id`),
-  KEY `index_trace_info_experiment_id_session_id` (`experiment_id`,`session_id`),
   CONSTRAINT `fk_trace_info_experiment_id` FOREIGN KEY (`experiment_id`) REFERENCES `experiments` (`experiment_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `trace_metrics` (
@@ -828,9 +828,9 @@ CREATE TABLE `webhook_events` (
   `entity` varchar(50) NOT NULL,
   `action` varchar(50) NOT NULL,
   PRIMARY KEY (`webhook_id`,`entity`,`action`),
-  KEY `idx_webhook_events_entity` (`entity`),
   KEY `idx_webhook_events_action` (`action`),
   KEY `idx_webhook_events_entity_action` (`entity`,`action`),
+  KEY `idx_webhook_events_entity` (`entity`),
   CONSTRAINT `webhook_events_ibfk_1` FOREIGN KEY (`webhook_id`) REFERENCES `webhooks` (`webhook_id`) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `webhooks` (
@@ -845,8 +845,8 @@ CREATE TABLE `webhooks` (
   `deleted_timestamp` bigint(20) DEFAULT NULL,
   `workspace` varchar(63) NOT NULL DEFAULT 'default',
   PRIMARY KEY (`webhook_id`),
-  KEY `idx_webhooks_status` (`status`),
   KEY `idx_webhooks_name` (`name`),
+  KEY `idx_webhooks_status` (`status`),
   KEY `idx_webhooks_workspace` (`workspace`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci;
 CREATE TABLE `workspaces` (
