@@ -106,7 +106,7 @@ pub struct Opts {
     statement_timeout: Option<Duration>,
 
     /// Write the run's figures here in Prometheus text format, for node_exporter's textfile
-    /// collector (written whole, by rename).
+    /// collector (written whole, by rename; never by --dry-run).
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
 
@@ -243,8 +243,12 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     let settings = settle(opts)?;
     let mut report = Report::new(settings.uri.to_string(), "", settings.mode);
     let result = purge_with(&settings, quiet, started, &mut report);
-    if let Some(path) = &settings.metrics_file {
-        super::metrics_file::write(path, &report, result.as_ref().err())?;
+    // A dry run (an administrator trying the nightly policy) must not pass for a purge.
+    match &settings.metrics_file {
+        Some(path) if settings.mode == Mode::Delete => {
+            super::metrics_file::write(path, &report, result.as_ref().err())?
+        }
+        _ => {}
     }
     if result.as_ref().is_ok() || report.batches > 0 {
         print_report(&report, output)?;
