@@ -30,9 +30,6 @@ venvs="${MLFLOW_VENV_DIR:-$root/target/venvs}"
 export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}"
 MYSQL_HOST="${MYSQL_HOST:-127.0.0.1}" MYSQL_PORT="${MYSQL_PORT:-3306}" MYSQL_USER="${MYSQL_USER:-root}"
 prefix="mlflow_janitor_gen_$$"
-# MLflow's migrations emit some constraints and indexes in set order: fixed, so reruns give the
-# same files.
-export PYTHONHASHSEED=0
 work="$(mktemp -d)"
 
 # Beside MLflow and the drivers, the pins that let each version import its SQL store on Python
@@ -41,7 +38,6 @@ work="$(mktemp -d)"
 pins() {
   case "$1" in
     2.* | 3.0.* | 3.4.*) echo "sqlalchemy<2.1" ;;
-    *) echo "" ;;
   esac
 }
 
@@ -120,7 +116,7 @@ describe() {
   case "$backend" in
     postgres) qs=(
       # Positions are ranks: MLflow's store keeps the slots of the columns its migrations dropped.
-      "SELECT 'column', table_name, rank() OVER (PARTITION BY table_name ORDER BY ordinal_position), column_name, data_type, character_maximum_length, is_nullable, column_default, is_identity FROM information_schema.columns WHERE table_schema = 'public'"
+      "SELECT 'column', table_name, rank() OVER (PARTITION BY table_name ORDER BY ordinal_position), column_name, data_type, character_maximum_length, is_nullable, column_default, is_identity, generation_expression FROM information_schema.columns WHERE table_schema = 'public'"
       # A CHECK's IN list reads back with its casts elsewhere: compared without casts and brackets.
       "SELECT 'constraint', conrelid::regclass, conname, CASE contype WHEN 'c' THEN regexp_replace(pg_get_constraintdef(oid), '::[a-z ]+(\[\])?|[][()]', '', 'g') ELSE pg_get_constraintdef(oid) END FROM pg_constraint WHERE connamespace = 'public'::regnamespace"
       "SELECT 'index', tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
@@ -128,14 +124,14 @@ describe() {
       "SELECT 'function', proname, md5(pg_get_functiondef(oid)) FROM pg_proc WHERE pronamespace = 'public'::regnamespace"
       "SELECT 'sequence', sequencename, data_type, increment_by FROM pg_sequences WHERE schemaname = 'public'") ;;
     mysql) qs=(
-      "SELECT 'column', table_name, ordinal_position, column_name, column_type, is_nullable, column_default, extra, collation_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+      "SELECT 'column', table_name, ordinal_position, column_name, column_type, is_nullable, column_default, extra, generation_expression, collation_name FROM information_schema.columns WHERE table_schema = DATABASE()"
       "SELECT 'table', table_name, engine, table_collation FROM information_schema.tables WHERE table_schema = DATABASE()"
       "SELECT 'index', table_name, index_name, non_unique, group_concat(column_name ORDER BY seq_in_index) FROM information_schema.statistics WHERE table_schema = DATABASE() GROUP BY table_name, index_name, non_unique"
       "SELECT 'fk', k.table_name, k.constraint_name, group_concat(k.column_name ORDER BY k.ordinal_position), k.referenced_table_name, group_concat(k.referenced_column_name ORDER BY k.ordinal_position), r.update_rule, r.delete_rule FROM information_schema.key_column_usage k JOIN information_schema.referential_constraints r ON r.constraint_schema = k.table_schema AND r.constraint_name = k.constraint_name AND r.table_name = k.table_name WHERE k.table_schema = DATABASE() GROUP BY k.table_name, k.constraint_name, k.referenced_table_name, r.update_rule, r.delete_rule"
       "SELECT 'check', table_name, constraint_name, check_clause FROM information_schema.check_constraints WHERE constraint_schema = DATABASE()"
       "SELECT 'trigger', event_object_table, trigger_name, action_timing, event_manipulation, md5(action_statement) FROM information_schema.triggers WHERE trigger_schema = DATABASE()") ;;
     sqlite) qs=(
-      "SELECT 'column', m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk FROM sqlite_schema m, pragma_table_info(m.name) p WHERE m.type = 'table'"
+      "SELECT 'column', m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk, p.hidden FROM sqlite_schema m, pragma_table_xinfo(m.name) p WHERE m.type = 'table'"
       "SELECT 'fk', m.name, f.seq, f.\"table\", f.\"from\", f.\"to\", f.on_update, f.on_delete FROM sqlite_schema m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'"
       # Implicit indexes are numbered in the order of their constraints: named by their columns.
       "SELECT 'index', m.name, iif(i.origin = 'c', i.name, i.origin), i.\"unique\", i.partial, (SELECT group_concat(name) FROM pragma_index_info(i.name)) FROM sqlite_schema m, pragma_index_list(m.name) i WHERE m.type = 'table'"
@@ -310,15 +306,15 @@ lint() {
 }
 
 ensure_venv() {
-  local version="$1" venv="$venvs/mlflow-$1" spec
-  spec="mlflow==$version psycopg2-binary psycopg[binary] pymysql $(pins "$version")"
-  if [ ! -x "$venv/bin/mlflow" ] || [ "$(cat "$venv/generate.spec" 2>/dev/null)" != "$spec" ]; then
-    echo "installing $spec into $venv" >&2
+  local version="$1" venv="$venvs/mlflow-$1"
+  # shellcheck disable=SC2046 # pins prints a list of requirement specifiers
+  local -a reqs=("mlflow==$version" psycopg2-binary 'psycopg[binary]' pymysql $(pins "$version"))
+  if [ ! -x "$venv/bin/mlflow" ] || [ "$(cat "$venv/generate.spec" 2>/dev/null)" != "${reqs[*]}" ]; then
+    echo "installing ${reqs[*]} into $venv" >&2
     rm -rf "$venv"
     python3 -m venv "$venv"
-    # shellcheck disable=SC2086 # $spec is a list of requirement specifiers
-    "$venv/bin/pip" install --quiet $spec
-    echo "$spec" >"$venv/generate.spec"
+    "$venv/bin/pip" install --quiet "${reqs[@]}"
+    echo "${reqs[*]}" >"$venv/generate.spec"
   fi
 }
 

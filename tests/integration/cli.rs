@@ -237,9 +237,11 @@ fn a_second_purge_of_the_same_store_is_refused_and_touches_nothing(backend: Back
     assert_eq!(snapshot(&mut store.connect().unwrap()), before);
 }
 
-#[test]
-fn max_duration_stops_between_batches_and_the_next_run_finishes() {
-    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn max_duration_stops_between_batches_and_the_next_run_finishes(backend: Backend) {
+    let store = TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
     fixtures::live(&mut conn);
     let live = snapshot(&mut conn);

@@ -7,6 +7,9 @@ use std::time::Duration;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
+use mlflow_janitor::Backend;
+use test_case::test_case;
+
 use crate::{fixtures, snapshot};
 
 #[derive(QueryableByName, PartialEq, Eq, Debug)]
@@ -14,21 +17,21 @@ struct Held {
     #[diesel(sql_type = Text)]
     owner: String,
     #[diesel(sql_type = BigInt)]
-    rows: i64,
+    held: i64,
 }
 
 /// The rows each run and each experiment holds: a half-deleted one would hold fewer.
 fn holdings(conn: &mut mlflow_janitor::DbConnection) -> BTreeMap<String, i64> {
     diesel::sql_query(
-        "SELECT 'run ' || r.run_uuid AS owner, \
+        "SELECT CONCAT('run ', r.run_uuid) AS owner, \
                 (SELECT count(*) FROM metrics m WHERE m.run_uuid = r.run_uuid) \
               + (SELECT count(*) FROM params p WHERE p.run_uuid = r.run_uuid) \
               + (SELECT count(*) FROM tags t WHERE t.run_uuid = r.run_uuid) \
               + (SELECT count(*) FROM latest_metrics l WHERE l.run_uuid = r.run_uuid) \
-              + (SELECT count(*) FROM inputs i WHERE i.destination_id = r.run_uuid) AS rows \
+              + (SELECT count(*) FROM inputs i WHERE i.destination_id = r.run_uuid) AS held \
          FROM runs r \
          UNION ALL \
-         SELECT 'experiment ' || e.experiment_id, \
+         SELECT CONCAT('experiment ', e.experiment_id), \
                 (SELECT count(*) FROM experiment_tags t WHERE t.experiment_id = e.experiment_id) \
               + (SELECT count(*) FROM datasets d WHERE d.experiment_id = e.experiment_id) \
               + (SELECT count(*) FROM scorers s WHERE s.experiment_id = e.experiment_id) \
@@ -37,13 +40,15 @@ fn holdings(conn: &mut mlflow_janitor::DbConnection) -> BTreeMap<String, i64> {
     .load::<Held>(conn)
     .unwrap()
     .into_iter()
-    .map(|h| (h.owner, h.rows))
+    .map(|h| (h.owner, h.held))
     .collect()
 }
 
-#[test]
-fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes() {
-    let store = mlflow_janitor::test_store::TestStore::new().unwrap();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backend) {
+    let store = mlflow_janitor::test_store::TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
     fixtures::live(&mut conn);
     let live = snapshot(&mut conn);
