@@ -3,7 +3,7 @@
 #   schema/{postgres,mysql,sqlite}/<version>_<revision>/up.sql
 #       DDL + the rows MLflow's schema creation leaves in alembic_version (and workspaces, where
 #       that table exists), nothing else, for each MLflow version below; laid out as diesel
-#       migrations so that `init` embeds the PostgreSQL ones with diesel_migrations. Each file is
+#       migrations so that `init` and the tests embed them with diesel_migrations. Each file is
 #       sent as one multi-statement string (diesel's batch_execute): no client meta-commands.
 #   src/schema.rs
 #       `diesel print-schema` of the latest version's PostgreSQL store, as diesel.toml configures it
@@ -298,6 +298,7 @@ load() {
 # the database it was dumped from.
 lint() {
   local file="$1" db="$2"
+  # shellcheck disable=SC1003 # '^\\' is a line that starts with a backslash
   if grep -n -E -e '^\\' -e '^\.' -e 'DELIMITER' -e 'LOCK TABLES' -e 'DEFINER' -e 'AUTO_INCREMENT=' \
     -e '^/\*!' -e "$db" "$file"; then
     echo "$file: the lines above cannot be sent as one multi-statement string" >&2
@@ -307,7 +308,7 @@ lint() {
 
 ensure_venv() {
   local version="$1" venv="$venvs/mlflow-$1"
-  # shellcheck disable=SC2046 # pins prints a list of requirement specifiers
+  # shellcheck disable=SC2207 # pins prints a list of requirement specifiers
   local -a reqs=("mlflow==$version" psycopg2-binary 'psycopg[binary]' pymysql $(pins "$version"))
   if [ ! -x "$venv/bin/mlflow" ] || [ "$(cat "$venv/generate.spec" 2>/dev/null)" != "${reqs[*]}" ]; then
     echo "installing ${reqs[*]} into $venv" >&2
@@ -323,7 +324,7 @@ generate() {
   local vtag="${version//./_}"
   ensure_venv "$version"
   case "$(builder "$version")" in
-    upgrade) how='`mlflow db upgrade`' ;;
+    upgrade) how="\`mlflow db upgrade\`" ;;
     client) how="the tracking client's first connection, experiment 0 deleted" ;;
   esac
   for backend in postgres mysql sqlite; do
