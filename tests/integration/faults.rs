@@ -111,68 +111,146 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backe
     assert_eq!(snapshot(&mut conn), live);
 }
 
-/// A PostgreSQL server of the test's own (initdb in a temporary folder, on a free port), so that
-/// it can be restarted without disturbing the other tests. Stopped when dropped.
+/// A database server of the test's own (in a temporary folder, on a free port), so that it can
+/// be restarted without disturbing the other tests. Stopped when dropped.
 struct OwnServer {
+    backend: Backend,
     data: tempfile::TempDir,
     port: u16,
+    mariadb: std::cell::RefCell<Option<std::process::Child>>,
 }
 
 impl OwnServer {
-    fn start() -> OwnServer {
+    fn start(backend: Backend) -> OwnServer {
         let data = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // PostgreSQL refuses to run as root: its files and process belong to `postgres` then.
+        // Neither server runs as root: their files and processes belong to their own user then.
+        let owner = if backend == Backend::Postgresql { "postgres" } else { "mysql" };
         if unsafe { libc::geteuid() } == 0 {
             let chown = std::process::Command::new("chown")
-                .args(["-R", "postgres:postgres"])
+                .args(["-R", &format!("{owner}:{owner}")])
                 .arg(data.path())
                 .status()
                 .unwrap();
             assert!(chown.success());
         }
-        let server = OwnServer { data, port };
-        server.pg(&["initdb", "-A", "trust", "-U", "postgres", "-D"], &[]);
-        server.pg_ctl("start");
+        let server = OwnServer { backend, data, port, mariadb: Default::default() };
+        let db = server.data.path().join("db");
+        let db = db.to_str().unwrap();
+        if backend == Backend::Postgresql {
+            server.run("postgres", &["initdb", "-A", "trust", "-U", "postgres", "-D", db]);
+        } else {
+            let datadir = format!("--datadir={db}");
+            let auth = "--auth-root-authentication-method=normal";
+            server.run("mysql", &["mariadb-install-db", &datadir, auth, "--skip-test-db"]);
+        }
+        server.start_again();
         server
     }
 
-    fn pg(&self, program_and_args: &[&str], extra: &[&str]) {
+    /// Runs a server tool as the server's user (when the test runs as root).
+    fn run(&self, user: &str, program_and_args: &[&str]) {
+        let output = self.command(user, program_and_args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{program_and_args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn command(&self, user: &str, program_and_args: &[&str]) -> std::process::Command {
         let (program, args) = program_and_args.split_first().unwrap();
         let mut command = if unsafe { libc::geteuid() } == 0 {
             let mut runuser = std::process::Command::new("runuser");
-            runuser.args(["-u", "postgres", "--", program]);
+            runuser.args(["-u", user, "--", program]);
             runuser
         } else {
             std::process::Command::new(program)
         };
-        let output =
-            command.args(args).arg(self.data.path().join("db")).args(extra).output().unwrap();
-        assert!(output.status.success(), "{program}: {}", String::from_utf8_lossy(&output.stderr));
+        command.args(args);
+        command
     }
 
     fn pg_ctl(&self, action: &str) {
+        let db = self.data.path().join("db");
         let options = format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port);
-        self.pg(
-            &["pg_ctl", "-w", "-m", "fast", "-l", "/dev/null", "-D"],
-            &["-o", &options, action],
-        );
+        let args = ["pg_ctl", "-w", "-m", "fast", "-l", "/dev/null", "-D", db.to_str().unwrap()];
+        let mut args = args.to_vec();
+        args.extend(["-o", &options, action]);
+        self.run("postgres", &args);
+    }
+
+    fn start_again(&self) {
+        if self.backend == Backend::Postgresql {
+            return self.pg_ctl("start");
+        }
+        let path = self.data.path();
+        let child = self
+            .command(
+                "mysql",
+                &[
+                    "/usr/sbin/mariadbd",
+                    "--no-defaults",
+                    &format!("--datadir={}", path.join("db").display()),
+                    &format!("--port={}", self.port),
+                    "--bind-address=127.0.0.1",
+                    &format!("--socket={}", path.join("sock").display()),
+                    &format!("--log-error={}", path.join("error.log").display()),
+                    &format!("--pid-file={}", path.join("pid").display()),
+                ],
+            )
+            .spawn()
+            .unwrap();
+        *self.mariadb.borrow_mut() = Some(child);
+        for _ in 0..100 {
+            if mlflow_janitor::StoreUri::parse(&self.admin_uri()).unwrap().establish().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(path.join("error.log")).unwrap_or_default();
+        panic!("mariadbd did not start:\n{log}");
+    }
+
+    fn stop(&self) {
+        if self.backend == Backend::Postgresql {
+            return self.pg_ctl("stop");
+        }
+        if let Some(mut child) = self.mariadb.borrow_mut().take() {
+            // mariadbd itself (runuser's child when run as root) shuts down cleanly on SIGTERM.
+            let pid = std::fs::read_to_string(self.data.path().join("pid")).unwrap();
+            unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
+            child.wait().unwrap();
+        }
+    }
+
+    fn restart(&self) {
+        self.stop();
+        self.start_again();
+    }
+
+    fn admin_uri(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/mysql", self.port)
     }
 
     fn uri(&self) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/mlflow", self.port)
+        match self.backend {
+            Backend::Postgresql => format!("postgresql://postgres@127.0.0.1:{}/mlflow", self.port),
+            _ => format!("mysql://root@127.0.0.1:{}/mlflow", self.port),
+        }
     }
 }
 
 impl Drop for OwnServer {
     fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| self.pg_ctl("stop"));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stop()));
     }
 }
 
-#[test]
-fn a_server_restart_during_a_purge_fails_it_clearly_and_the_rerun_finishes() {
-    let server = OwnServer::start();
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+fn a_server_restart_during_a_purge_fails_it_clearly_and_the_rerun_finishes(backend: Backend) {
+    let server = OwnServer::start(backend);
     let uri = server.uri();
     let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
     let init = std::process::Command::new(&binary)
@@ -211,7 +289,7 @@ fn a_server_restart_during_a_purge_fails_it_clearly_and_the_rerun_finishes() {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(watcher);
-    server.pg_ctl("restart");
+    server.restart();
     let failed = purge.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&failed.stderr);
     let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default().to_owned();
