@@ -446,6 +446,7 @@ pub static BLOCKERS: &[Blocker] = &[Blocker {
 pub struct PlannedStep {
     pub entity: Entity,
     pub table: &'static str,
+    pub tables: &'static [&'static str],
     pub rows: &'static str,
 }
 
@@ -455,6 +456,7 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
         phase.steps().map(|step| PlannedStep {
             entity: phase.entity,
             table: step.table,
+            tables: step.tables,
             rows: step.rows,
         })
     }

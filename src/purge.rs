@@ -36,6 +36,10 @@ pub struct StepRows {
     pub table: &'static str,
     pub rows_of: &'static str,
     pub rows: u64,
+    /// The store's MLflow version lacks a table the step needs: it has no such rows.
+    pub skipped: bool,
+    #[serde(skip)]
+    tables: &'static [&'static str],
 }
 
 /// What a purge did, or with `--dry-run` would do.
@@ -65,6 +69,8 @@ impl Report {
                 table: step.table,
                 rows_of: step.rows,
                 rows: 0,
+                skipped: false,
+                tables: step.tables,
             })
             .collect();
         Report {
@@ -86,8 +92,18 @@ impl Report {
 
     fn add(&mut self, step_index: usize, rows: u64) {
         let step = &mut self.steps[step_index];
+        if step.skipped {
+            return;
+        }
         step.rows += rows;
         *self.rows_by_table.entry(step.table).or_default() += rows;
+    }
+
+    /// Marks the steps over tables the store's MLflow version lacks.
+    fn skip_absent(&mut self, schema: &StoreSchema) {
+        for step in &mut self.steps {
+            step.skipped = !schema.has_tables(step.tables);
+        }
     }
 }
 
@@ -237,6 +253,7 @@ pub fn run(
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let started = Instant::now();
+    report.skip_absent(scope.schema());
     let result = match options.mode {
         Mode::Delete => {
             run_phases(conn, scope, options, report, progress).map_err(|source| match source {

@@ -303,7 +303,7 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
         Output::Text => {
             if report.dry_run {
                 println!("{:<12} {:<32} {:>12}  rows of", "entity", "table", "rows");
-                for step in &report.steps {
+                for step in report.steps.iter().filter(|step| !step.skipped) {
                     println!(
                         "{:<12} {:<32} {:>12}  {}",
                         step.entity.name(),
