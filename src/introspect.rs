@@ -132,10 +132,6 @@ pub fn tables(conn: &mut DbConnection) -> Result<BTreeSet<String>> {
     Ok(diesel::sql_query(query).load::<Name>(conn)?.into_iter().map(|t| t.name).collect())
 }
 
-pub fn table_exists(conn: &mut DbConnection, table: &str) -> Result<bool> {
-    Ok(tables(conn)?.contains(table))
-}
-
 /// The columns of a table, in their order; none for a missing table.
 pub fn columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
     let query = match conn.backend() {

@@ -22,30 +22,17 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
-/// The backend type of [`DbConnection`], for boxed queries.
+/// The backend type of [`DbConnection`] (the embedded snapshots are migrations for it).
 pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
 pub type DbPool = Pool<StoreConnector>;
 
 /// The database software behind a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgresql,
     /// MySQL or MariaDB.
     Mysql,
     Sqlite,
-}
-
-impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Postgresql, Backend::Mysql, Backend::Sqlite];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Postgresql => "PostgreSQL",
-            Backend::Mysql => "MySQL",
-            Backend::Sqlite => "SQLite",
-        }
-    }
 }
 
 impl DbConnection {
@@ -452,9 +439,9 @@ struct Setting {
 }
 
 #[derive(QueryableByName)]
-pub(crate) struct Count {
+struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub(crate) count: i64,
+    count: i64,
 }
 
 /// Refuses a store whose sessions cannot write, before any work, rather than failing at the

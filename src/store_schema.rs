@@ -8,7 +8,7 @@ use diesel::sql_types::Text;
 
 use crate::error::{Error, Result};
 use crate::introspect;
-use crate::store::{Backend, DbConnection, StoreUri};
+use crate::store::{DbConnection, StoreUri};
 
 /// An MLflow schema: the alembic revision its `mlflow db upgrade` leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,6 @@ pub enum UnknownRevision {
 /// What a store's schema holds.
 #[derive(Debug, Clone)]
 pub struct StoreSchema {
-    pub backend: Backend,
     /// The MLflow version of the revision, or [`UNKNOWN_VERSION`].
     pub mlflow_version: &'static str,
     pub revision: String,
@@ -101,7 +100,6 @@ impl StoreSchema {
             introspect::columns(conn, "runs")?.iter().any(|c| c == "deleted_time");
         let workspaces = introspect::columns(conn, "experiments")?.iter().any(|c| c == "workspace");
         Ok(StoreSchema {
-            backend: conn.backend(),
             mlflow_version,
             revision: revision.version_num,
             tables,

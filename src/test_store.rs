@@ -90,10 +90,6 @@ impl TestStore {
         &self.uri
     }
 
-    pub fn backend(&self) -> Backend {
-        self.uri.backend()
-    }
-
     pub fn connect(&self) -> Result<DbConnection> {
         self.uri.establish()
     }
