@@ -140,30 +140,21 @@ pub fn reset(conn: &mut DbConnection, schema: &StoreSchema) -> Result<ResetRepor
 const KEPT_TABLES: &[&str] = &["alembic_version", "workspaces"];
 
 fn empty_all_tables(conn: &mut DbConnection) -> Result<()> {
-    match conn.backend() {
-        Backend::Postgresql => conn.batch_execute(EMPTY_ALL_TABLES_POSTGRES)?,
+    let (quote, mut sql, after) = match conn.backend() {
+        Backend::Postgresql => return Ok(conn.batch_execute(EMPTY_ALL_TABLES_POSTGRES)?),
         // Every row goes, so no foreign key can end up broken: check none on the way.
         Backend::Mysql => {
-            let mut sql = String::from("SET FOREIGN_KEY_CHECKS = 0;");
-            for table in
-                introspect::tables(conn)?.iter().filter(|t| !KEPT_TABLES.contains(&t.as_str()))
-            {
-                sql += &format!("DELETE FROM `{}`;", table.replace('`', "``"));
-            }
-            sql += "SET FOREIGN_KEY_CHECKS = 1;";
-            conn.batch_execute(&sql)?;
+            ('`', "SET FOREIGN_KEY_CHECKS = 0;".to_owned(), "SET FOREIGN_KEY_CHECKS = 1;")
         }
         // Checked at commit, when no row is left to break one.
-        Backend::Sqlite => {
-            let mut sql = String::from("PRAGMA defer_foreign_keys = ON;");
-            for table in
-                introspect::tables(conn)?.iter().filter(|t| !KEPT_TABLES.contains(&t.as_str()))
-            {
-                sql += &format!("DELETE FROM \"{}\";", table.replace('"', "\"\""));
-            }
-            conn.batch_execute(&sql)?;
-        }
+        Backend::Sqlite => ('"', "PRAGMA defer_foreign_keys = ON;".to_owned(), ""),
+    };
+    for table in introspect::tables(conn)?.iter().filter(|t| !KEPT_TABLES.contains(&t.as_str())) {
+        let quoted = table.replace(quote, &format!("{quote}{quote}"));
+        sql += &format!("DELETE FROM {quote}{quoted}{quote};");
     }
+    sql += after;
+    conn.batch_execute(&sql)?;
     Ok(())
 }
 

@@ -147,15 +147,14 @@ pub fn lock_store(conn: &mut DbConnection, uri: &crate::StoreUri) -> Result<Purg
                 .locked
         }
         DbConnection::Sqlite(_) => {
+            let unusable =
+                |e: std::io::Error| Error::Connect { uri: uri.to_string(), reason: e.to_string() };
             let path = uri.sqlite_file().expect("a SQLite store is a file");
-            let file = std::fs::File::open(path)
-                .map_err(|e| Error::Connect { uri: uri.to_string(), reason: e.to_string() })?;
+            let file = std::fs::File::open(path).map_err(unusable)?;
             return match file.try_lock() {
                 Ok(()) => Ok(PurgeLock { _file: Some(file) }),
                 Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
-                Err(std::fs::TryLockError::Error(e)) => {
-                    Err(Error::Connect { uri: uri.to_string(), reason: e.to_string() })
-                }
+                Err(std::fs::TryLockError::Error(e)) => Err(unusable(e)),
             };
         }
     };

@@ -311,8 +311,8 @@ impl Scope {
         &self.schema
     }
 
-    /// `runs.deleted_time`, or NULL on a store whose MLflow (before 2.0) recorded none: such
-    /// runs count as deleted before any cutoff.
+    /// `runs.deleted_time`, or NULL on a store without that column (older than every known
+    /// one): such runs count as deleted before any cutoff.
     fn runs_deleted_time(&self) -> SqlLiteral<Nullable<BigInt>> {
         sql(if self.schema.runs_deleted_time { "runs.deleted_time" } else { "NULL" })
     }

@@ -50,7 +50,8 @@ pub struct StoreSchema {
     pub mlflow_version: &'static str,
     pub revision: String,
     tables: BTreeSet<String>,
-    /// `runs.deleted_time`, recorded since MLflow 2.0: without it no deleted run has a date.
+    /// `runs.deleted_time`: every known schema has it; a store older than all of them (allowed
+    /// as unknown) may not, and then no deleted run has a date.
     pub runs_deleted_time: bool,
     /// `experiments.workspace` (MLflow 3.10 on): names are unique per workspace.
     pub workspaces: bool,

@@ -45,7 +45,7 @@ impl TestStore {
     /// An empty store with the schema of an MLflow version mlflow-janitor knows.
     pub fn of_version(backend: Backend, mlflow_version: &str) -> Result<TestStore> {
         if backend == Backend::Postgresql && mlflow_version == LATEST.mlflow {
-            let server = server(TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER)?;
+            let server = server_for(backend)?;
             let template = template(&server)?;
             let name = unique_name();
             diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
@@ -75,10 +75,7 @@ impl TestStore {
                 Ok(store)
             }
             Backend::Postgresql | Backend::Mysql => {
-                let server = match backend {
-                    Backend::Mysql => server(TEST_MYSQL_URL_VAR, DEFAULT_MYSQL_SERVER)?,
-                    _ => server(TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER)?,
-                };
+                let server = server_for(backend)?;
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut server.establish()?)?;
                 Ok(TestStore { uri: server.with_database(&name), server: Some(server) })
@@ -134,7 +131,12 @@ fn unique_name() -> String {
     )
 }
 
-fn server(variable: &str, default: &str) -> Result<StoreUri> {
+/// The server test stores of `backend` are made on (any database of it).
+fn server_for(backend: Backend) -> Result<StoreUri> {
+    let (variable, default) = match backend {
+        Backend::Mysql => (TEST_MYSQL_URL_VAR, DEFAULT_MYSQL_SERVER),
+        _ => (TEST_DATABASE_URL_VAR, DEFAULT_POSTGRES_SERVER),
+    };
     StoreUri::parse(&std::env::var(variable).unwrap_or_else(|_| default.to_owned()))
 }
 

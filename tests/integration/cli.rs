@@ -34,12 +34,7 @@ fn seeded_store() -> (TestStore, String) {
 
 fn seeded_store_on(backend: Backend) -> (TestStore, String) {
     let (store, _) = fixtures::seeded_store(backend);
-    // The URI as MLflow spells it, with SQLAlchemy's driver suffix.
-    let uri = store.uri().given().replacen("postgresql://", "postgresql+psycopg2://", 1).replacen(
-        "mysql://",
-        "mysql+pymysql://",
-        1,
-    );
+    let uri = crate::as_mlflow_spells_it(&store);
     (store, uri)
 }
 
@@ -369,15 +364,8 @@ fn a_read_only_sqlite_file_is_refused_before_any_work() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
     // Root writes whatever the modes say: run as nobody then.
-    let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
-    let mut purge = if unsafe { libc::geteuid() } == 0 {
-        let mut runuser = Command::new("runuser");
-        runuser.args(["-u", "nobody", "--"]).arg(binary);
-        runuser
-    } else {
-        Command::new(binary)
-    };
-    purge
+    let purge = crate::as_user("nobody", assert_cmd::cargo::cargo_bin("mlflow-janitor"));
+    Command::from_std(purge)
         .env_remove("MLFLOW_BACKEND_STORE_URI")
         .args(["purge", "--yes", "--backend-store-uri", &uri])
         .assert()

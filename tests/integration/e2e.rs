@@ -95,7 +95,7 @@ fn assert_no_orphans(conn: &mut mlflow_janitor::DbConnection) {
 fn seeded_by_mlflow() -> (PathBuf, TestStore, String, tempfile::TempDir) {
     let python = mlflow_python();
     let store = TestStore::new().unwrap();
-    let uri = store.uri().given().replacen("postgresql://", "postgresql+psycopg2://", 1);
+    let uri = crate::as_mlflow_spells_it(&store);
     let state = tempfile::tempdir().unwrap();
     let seeded = client(&python, "seed", &uri, state.path());
     assert!(seeded.status.success(), "seed failed: {}", String::from_utf8_lossy(&seeded.stderr));
@@ -115,11 +115,7 @@ fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged(bac
         Backend::Sqlite => (None, "sqlite:///mlflow.db".to_owned()),
         _ => {
             let store = TestStore::on(backend).unwrap();
-            let uri = store
-                .uri()
-                .given()
-                .replacen("postgresql://", "postgresql+psycopg2://", 1)
-                .replacen("mysql://", "mysql+pymysql://", 1);
+            let uri = crate::as_mlflow_spells_it(&store);
             (Some(store), uri)
         }
     };
@@ -352,7 +348,7 @@ fn an_older_mlflow_still_opens_its_store_after_a_purge(version: &str, backend: B
     let python = python_of(version);
     // MLflow before 3.10 builds its schema at the client's first connection.
     let store = TestStore::without_tables(backend).unwrap();
-    let uri = store.uri().given().replacen("mysql://", "mysql+pymysql://", 1);
+    let uri = crate::as_mlflow_spells_it(&store);
     let state = tempfile::tempdir().unwrap();
     let old_client = |command: &str| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/old_client.py");
@@ -407,7 +403,7 @@ fn a_client_writing_during_a_purge_sees_no_error_and_keeps_its_rows(backend: Bac
             .execute(&mut conn)
             .unwrap();
     }
-    let uri = store.uri().given().replacen("mysql://", "mysql+pymysql://", 1);
+    let uri = crate::as_mlflow_spells_it(&store);
     let state = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/live_writer.py");
     let writer = Command::new(&python)

@@ -160,13 +160,7 @@ impl OwnServer {
 
     fn command(&self, user: &str, program_and_args: &[&str]) -> std::process::Command {
         let (program, args) = program_and_args.split_first().unwrap();
-        let mut command = if unsafe { libc::geteuid() } == 0 {
-            let mut runuser = std::process::Command::new("runuser");
-            runuser.args(["-u", user, "--", program]);
-            runuser
-        } else {
-            std::process::Command::new(program)
-        };
+        let mut command = crate::as_user(user, program);
         command.args(args);
         command
     }

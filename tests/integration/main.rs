@@ -1,5 +1,6 @@
 //! The integration suite: one binary, each test on its own disposable MLflow store
-//! (`mlflow_janitor::test_store`), on the PostgreSQL server `MLFLOW_JANITOR_TEST_DATABASE_URL` names.
+//! (`mlflow_janitor::test_store`): a database on the PostgreSQL or MySQL server the test store
+//! module names, or a SQLite file in a temporary folder.
 
 mod cli;
 mod doctor;
@@ -18,12 +19,34 @@ use diesel::sql_types::Text;
 use mlflow_janitor::introspect;
 use mlflow_janitor::purge::{Mode, Report};
 use mlflow_janitor::scope::{Scope, ScopeRequest};
+use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, StoreSchema, StoreUri, UnknownRevision};
 
 #[derive(QueryableByName)]
 struct Row {
     #[diesel(sql_type = Text)]
     row: String,
+}
+
+/// The store's URI as MLflow users write it, with SQLAlchemy's driver suffix.
+pub fn as_mlflow_spells_it(store: &TestStore) -> String {
+    store.uri().given().replacen("postgresql://", "postgresql+psycopg2://", 1).replacen(
+        "mysql://",
+        "mysql+pymysql://",
+        1,
+    )
+}
+
+/// `program` run as `user` when the tests run as root: database servers refuse root, and root
+/// writes a read-only file anyway.
+pub fn as_user(user: &str, program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    if unsafe { libc::geteuid() } == 0 {
+        let mut runuser = std::process::Command::new("runuser");
+        runuser.args(["-u", user, "--"]).arg(program);
+        runuser
+    } else {
+        std::process::Command::new(program)
+    }
 }
 
 /// Every row of every table, as text, by table: two equal snapshots mean an unchanged store.
