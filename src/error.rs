@@ -19,6 +19,9 @@ pub mod exit_code {
     pub const ALREADY_RUNNING: u8 = 7;
     /// `--max-duration` was reached between batches: what was done is whole; rerun to go on.
     pub const NOT_FINISHED: u8 = 8;
+    /// The purge finished, except for entities whose artifacts could not be deleted: they keep
+    /// their rows, and the report says why.
+    pub const ENTITIES_KEPT: u8 = 9;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +122,12 @@ pub enum Error {
     )]
     NotFinished { batches: u64 },
 
+    #[error(
+        "{kept} entities were kept because their artifacts could not be deleted (the report \
+         lists them and why); everything else was purged. Fix what the errors name, then rerun"
+    )]
+    EntitiesKept { kept: usize },
+
     #[error("{problems} problem(s) found{hint}")]
     ProblemsFound { problems: usize, hint: &'static str },
 
@@ -127,6 +136,9 @@ pub enum Error {
          another client?); the batch was rolled back. Rerun to finish"
     )]
     ConcurrentChange { entity: &'static str, batch: usize, changed: usize },
+
+    #[error(transparent)]
+    Artifacts(#[from] crate::artifacts::ArtifactError),
 
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
@@ -166,10 +178,15 @@ impl Error {
             | Error::Snapshot(_)
             | Error::ReadOnly { .. }
             | Error::Pool(_) => exit_code::STORE,
+            Error::Artifacts(crate::artifacts::ArtifactError::InvalidDestination { .. }) => {
+                exit_code::USAGE
+            }
+            Error::Artifacts(_) => exit_code::STORE,
             Error::Declined => exit_code::NOT_CONFIRMED,
             Error::ProblemsFound { .. } => exit_code::PROBLEMS_FOUND,
             Error::AlreadyRunning { .. } => exit_code::ALREADY_RUNNING,
             Error::NotFinished { .. } => exit_code::NOT_FINISHED,
+            Error::EntitiesKept { .. } => exit_code::ENTITIES_KEPT,
             Error::ConcurrentChange { .. } | Error::PartlyDone { .. } => exit_code::PARTIAL,
         }
     }

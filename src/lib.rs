@@ -4,6 +4,8 @@
 //! check against the store's foreign keys ([`coverage`]), what to purge ([`scope`]) and the
 //! batched purge itself ([`purge`]). The binary is a thin command-line layer over it.
 
+pub mod artifact_sweep;
+pub mod artifacts;
 pub mod coverage;
 pub mod doctor;
 pub mod error;

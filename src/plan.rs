@@ -83,7 +83,33 @@ pub struct Phase<Id: 'static> {
     pub entity: Entity,
     pub children: &'static [Step<Id>],
     pub entity_rows: Step<Id>,
+    /// Where the entities keep artifacts outside the database, if they do.
+    pub artifacts: Option<ArtifactsOf<Id>>,
 }
+
+/// How a purge with `--artifacts` finds and holds a batch's artifact locations.
+pub struct ArtifactsOf<Id: 'static> {
+    /// Locks the batch's entity rows that may still be purged and counts them: their artifacts
+    /// go before their rows, and no restore may come in between.
+    pub lock: fn(&mut DbConnection, &[Id], &Cutoffs) -> QueryResult<usize>,
+    /// Each entity's artifact location and its experiment's, as MLflow stored them.
+    pub locate: LocateFn<Id>,
+}
+
+pub type LocateFn<Id> = fn(&mut DbConnection, &[Id]) -> QueryResult<Vec<Located<Id>>>;
+
+/// An entity's artifact location, as MLflow stored it.
+#[derive(Debug, Clone)]
+pub struct Located<Id> {
+    pub id: Id,
+    /// `None` when the entity has no artifact location.
+    pub uri: Option<String>,
+    /// The entity's experiment and its artifact location; `None` for an experiment.
+    pub experiment: Option<(i32, Option<String>)>,
+}
+
+/// Where MLflow records a trace's artifact location.
+pub const TRACE_ARTIFACT_LOCATION_TAG: &str = "mlflow.artifactLocation";
 
 impl<Id> Phase<Id> {
     pub fn steps(&self) -> impl Iterator<Item = &Step<Id>> {
@@ -110,6 +136,24 @@ macro_rules! step {
     };
 }
 
+/// `lock!(conn, table, filter)`: selects the rows `filter` matches FOR UPDATE and counts them.
+/// On SQLite the batch's transaction already holds the database's write lock.
+macro_rules! lock {
+    ($conn:expr, $table:ident, $filter:expr) => {{
+        let one = || 1.into_sql::<diesel::sql_types::Integer>();
+        let rows: Vec<i32> = match $conn {
+            DbConnection::Postgresql(conn) => {
+                $table::table.filter($filter).select(one()).for_update().load(conn)?
+            }
+            DbConnection::Mysql(conn) => {
+                $table::table.filter($filter).select(one()).for_update().load(conn)?
+            }
+            DbConnection::Sqlite(conn) => $table::table.filter($filter).select(one()).load(conn)?,
+        };
+        Ok(rows.len())
+    }};
+}
+
 pub(crate) const DELETED: &str = "deleted";
 
 /// Experiments still soft-deleted: every entity delete re-checks it inside its transaction.
@@ -123,6 +167,16 @@ pub(crate) fn deleted_experiments() -> _ {
 
 fn as_text(ids: &[i32]) -> Vec<String> {
     ids.iter().map(i32::to_string).collect()
+}
+
+macro_rules! purgeable_runs {
+    ($ids:expr) => {
+        runs::run_uuid.eq_any($ids).and(
+            runs::lifecycle_stage
+                .eq(DELETED)
+                .or(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())),
+        )
+    };
 }
 
 pub static RUNS: Phase<String> = Phase {
@@ -161,13 +215,42 @@ pub static RUNS: Phase<String> = Phase {
         step!(tags, "run_uuid", |ids| tags::run_uuid.eq_any(ids)),
     ],
     entity_rows: step!(runs, "the runs, while soft-deleted or in a deleted experiment", |ids| {
-        runs::run_uuid.eq_any(ids).and(
-            runs::lifecycle_stage
-                .eq(DELETED)
-                .or(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())),
-        )
+        purgeable_runs!(ids)
+    }),
+    artifacts: Some(ArtifactsOf {
+        lock: |conn, ids, _cutoffs| lock!(conn, runs, purgeable_runs!(ids)),
+        locate: |conn, ids| {
+            let rows: Vec<(String, Option<String>, i32, Option<String>)> = runs::table
+                .inner_join(experiments::table)
+                .filter(runs::run_uuid.eq_any(ids))
+                .select((
+                    runs::run_uuid,
+                    runs::artifact_uri,
+                    experiments::experiment_id,
+                    experiments::artifact_location,
+                ))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, uri, experiment, at)| Located {
+                    id,
+                    uri,
+                    experiment: Some((experiment, at)),
+                })
+                .collect())
+        },
     }),
 };
+
+macro_rules! purgeable_traces {
+    ($ids:expr, $cutoffs:expr) => {
+        trace_info::request_id.eq_any($ids).and(
+            trace_info::experiment_id
+                .eq_any(deleted_experiments())
+                .or(trace_info::timestamp_ms.lt($cutoffs.traces_before_ms)),
+        )
+    };
+}
 
 pub static TRACES: Phase<String> = Phase {
     entity: Entity::Trace,
@@ -195,15 +278,47 @@ pub static TRACES: Phase<String> = Phase {
     entity_rows: step!(
         trace_info,
         "the traces of deleted experiments, or older than --traces-older-than",
-        |ids, cutoffs| {
-            trace_info::request_id.eq_any(ids).and(
-                trace_info::experiment_id
-                    .eq_any(deleted_experiments())
-                    .or(trace_info::timestamp_ms.lt(cutoffs.traces_before_ms)),
-            )
-        }
+        |ids, cutoffs| purgeable_traces!(ids, cutoffs)
     ),
+    artifacts: Some(ArtifactsOf {
+        lock: |conn, ids, cutoffs| lock!(conn, trace_info, purgeable_traces!(ids, cutoffs)),
+        locate: |conn, ids| {
+            let rows: Vec<(String, Option<String>, i32, Option<String>)> = trace_info::table
+                .inner_join(experiments::table)
+                .left_join(
+                    trace_tags::table.on(trace_tags::request_id
+                        .eq(trace_info::request_id)
+                        .and(trace_tags::key.eq(TRACE_ARTIFACT_LOCATION_TAG))),
+                )
+                .filter(trace_info::request_id.eq_any(ids))
+                .select((
+                    trace_info::request_id,
+                    trace_tags::value.nullable(),
+                    experiments::experiment_id,
+                    experiments::artifact_location,
+                ))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, uri, experiment, at)| Located {
+                    id,
+                    uri,
+                    experiment: Some((experiment, at)),
+                })
+                .collect())
+        },
+    }),
 };
+
+macro_rules! purgeable_logged_models {
+    ($ids:expr) => {
+        logged_models::model_id.eq_any($ids).and(
+            logged_models::lifecycle_stage
+                .eq(DELETED)
+                .or(logged_models::experiment_id.eq_any(deleted_experiments())),
+        )
+    };
+}
 
 pub static LOGGED_MODELS: Phase<String> = Phase {
     entity: Entity::LoggedModel,
@@ -230,15 +345,38 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
     entity_rows: step!(
         logged_models,
         "the models, while soft-deleted or in a deleted experiment",
-        |ids| {
-            logged_models::model_id.eq_any(ids).and(
-                logged_models::lifecycle_stage
-                    .eq(DELETED)
-                    .or(logged_models::experiment_id.eq_any(deleted_experiments())),
-            )
-        }
+        |ids| purgeable_logged_models!(ids)
     ),
+    artifacts: Some(ArtifactsOf {
+        lock: |conn, ids, _cutoffs| lock!(conn, logged_models, purgeable_logged_models!(ids)),
+        locate: |conn, ids| {
+            let rows: Vec<(String, String, i32, Option<String>)> = logged_models::table
+                .inner_join(experiments::table)
+                .filter(logged_models::model_id.eq_any(ids))
+                .select((
+                    logged_models::model_id,
+                    logged_models::artifact_location,
+                    experiments::experiment_id,
+                    experiments::artifact_location,
+                ))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, uri, experiment, at)| Located {
+                    id,
+                    uri: Some(uri),
+                    experiment: Some((experiment, at)),
+                })
+                .collect())
+        },
+    }),
 };
+
+macro_rules! purgeable_experiments {
+    ($ids:expr) => {
+        experiments::experiment_id.eq_any($ids).and(experiments::lifecycle_stage.eq(DELETED))
+    };
+}
 
 pub static EXPERIMENTS: Phase<i32> = Phase {
     entity: Entity::Experiment,
@@ -331,7 +469,17 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
         }),
     ],
     entity_rows: step!(experiments, "the experiments, while soft-deleted", |ids| {
-        experiments::experiment_id.eq_any(ids).and(experiments::lifecycle_stage.eq(DELETED))
+        purgeable_experiments!(ids)
+    }),
+    artifacts: Some(ArtifactsOf {
+        lock: |conn, ids, _cutoffs| lock!(conn, experiments, purgeable_experiments!(ids)),
+        locate: |conn, ids| {
+            let rows: Vec<(i32, Option<String>)> = experiments::table
+                .filter(experiments::experiment_id.eq_any(ids))
+                .select((experiments::experiment_id, experiments::artifact_location))
+                .load(conn)?;
+            Ok(rows.into_iter().map(|(id, uri)| Located { id, uri, experiment: None }).collect())
+        },
     }),
 };
 
@@ -390,6 +538,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
                 .and(model_versions::last_updated_time.lt(cutoffs.deleted_before_ms))
         }
     ),
+    artifacts: None,
 };
 
 pub static WEBHOOKS: Phase<String> = Phase {
@@ -400,6 +549,7 @@ pub static WEBHOOKS: Phase<String> = Phase {
             .eq_any(ids)
             .and(webhooks::deleted_timestamp.lt(cutoffs.deleted_before_ms))
     }),
+    artifacts: None,
 };
 
 /// MLflow's job statuses that are final: succeeded, failed, timed out, canceled.
@@ -414,6 +564,7 @@ pub static JOBS: Phase<String> = Phase {
             .and(jobs::status.eq_any(FINISHED_JOB_STATUSES))
             .and(jobs::last_update_time.lt(cutoffs.deleted_before_ms))
     }),
+    artifacts: None,
 };
 
 /// A live row that references an entity's rows without letting the database clear it: the

@@ -1,7 +1,7 @@
 //! Runs the delete plan over a scope: phase by phase, batch by batch, one short transaction per
 //! batch, so an interruption at any moment leaves whole entities and a rerun finishes the job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel::QueryResult;
 use tracing::{debug, info};
 
+use crate::artifact_sweep::{ArtifactReport, ArtifactSweep};
 use crate::error::{Error, Result};
 use crate::plan::{
     steps_in_order, Cutoffs, Entity, ModelVersionKey, Phase, EXPERIMENTS, JOBS, LOGGED_MODELS,
@@ -57,6 +58,9 @@ pub struct Report {
     pub batches: u64,
     /// Soft-deleted experiments left in place, and why.
     pub blocked: Vec<BlockedExperiment>,
+    /// With `--artifacts`: what went from the artifact stores, and which entities stayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactReport>,
     pub duration_ms: u64,
 }
 
@@ -82,6 +86,7 @@ impl Report {
             steps,
             batches: 0,
             blocked: Vec::new(),
+            artifacts: None,
             duration_ms: 0,
         }
     }
@@ -243,29 +248,37 @@ impl Options {
 /// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
 /// even where steps of different phases match the same rows.
 ///
+/// With `artifacts`, each batch's artifacts go first (see [`crate::artifact_sweep`]); an entity
+/// whose artifacts stay keeps its rows, and the purge ends with [`Error::EntitiesKept`].
+///
 /// `progress` hears the number of entities of each batch done.
 pub fn run(
     conn: &mut DbConnection,
     scope: &Scope,
     options: &Options,
+    mut artifacts: Option<&mut ArtifactSweep>,
     report: &mut Report,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let started = Instant::now();
     report.skip_absent(scope.schema());
+    if artifacts.is_some() {
+        report.artifacts.get_or_insert_default();
+    }
+    let mut run_phases = |conn: &mut DbConnection, report: &mut Report| {
+        run_phases(conn, scope, options, artifacts.as_deref_mut(), report, progress)
+    };
     let result = match options.mode {
-        Mode::Delete => {
-            run_phases(conn, scope, options, report, progress).map_err(|source| match source {
-                Error::NotFinished { .. } => source,
-                source => Error::PartlyDone {
-                    batches: report.batches,
-                    entities: report.entities.values().sum(),
-                    source: Box::new(source),
-                },
-            })
-        }
+        Mode::Delete => run_phases(conn, report).map_err(|source| match source {
+            Error::NotFinished { .. } => source,
+            source => Error::PartlyDone {
+                batches: report.batches,
+                entities: report.entities.values().sum(),
+                source: Box::new(source),
+            },
+        }),
         Mode::DryRun => write_transaction(conn, |conn| {
-            run_phases(conn, scope, options, report, progress)?;
+            run_phases(conn, report)?;
             Err(Error::Database(diesel::result::Error::RollbackTransaction))
         })
         .or_else(|err| match err {
@@ -274,21 +287,33 @@ pub fn run(
         }),
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
-    result
+    let kept = report.artifacts.as_ref().map_or(0, |artifacts| artifacts.kept.len());
+    match result {
+        Ok(()) if kept > 0 => Err(Error::EntitiesKept { kept }),
+        result => result,
+    }
 }
 
 fn run_phases(
     conn: &mut DbConnection,
     scope: &Scope,
     options: &Options,
+    artifacts: Option<&mut ArtifactSweep>,
     report: &mut Report,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let limit = options.batch_size.clamp(1, MAX_BATCH_SIZE) as i64;
-    let schema = scope.schema();
-    let cutoffs = scope.cutoffs();
-    let mut runner =
-        PhaseRunner { conn, schema, cutoffs, limit, options, report, progress, first_step: 0 };
+    let mut runner = PhaseRunner {
+        conn,
+        scope,
+        cutoffs: scope.cutoffs(),
+        limit,
+        options,
+        artifacts,
+        report,
+        progress,
+        first_step: 0,
+    };
     runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
     runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
     runner
@@ -305,10 +330,11 @@ fn run_phases(
 
 struct PhaseRunner<'a> {
     conn: &'a mut DbConnection,
-    schema: &'a StoreSchema,
+    scope: &'a Scope,
     cutoffs: Cutoffs,
     limit: i64,
     options: &'a Options,
+    artifacts: Option<&'a mut ArtifactSweep>,
     report: &'a mut Report,
     progress: &'a mut dyn FnMut(u64),
     /// Index in the report's steps of the current phase's first step.
@@ -317,40 +343,65 @@ struct PhaseRunner<'a> {
 
 impl PhaseRunner<'_> {
     /// Runs one phase over the batches `next_batch` gives, starting after the key `after`.
-    fn run<Id: Clone + Display>(
+    fn run<Id: Clone + Display + Ord>(
         &mut self,
         phase: &Phase<Id>,
         mut after: Id,
         next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
     ) -> Result<()> {
+        let schema = self.scope.schema();
         loop {
             if self.options.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(Error::NotFinished { batches: self.report.batches });
             }
             let started = Instant::now();
-            let (ids, rows) = write_transaction(self.conn, |conn| {
+            let (ids, purged, rows) = write_transaction(self.conn, |conn| {
                 let ids = next_batch(conn, &after, self.limit)?;
                 if ids.is_empty() {
-                    return Ok((ids, Vec::new()));
+                    return Ok((ids, Vec::new(), Vec::new()));
                 }
-                let rows = delete_batch(conn, self.schema, &self.cutoffs, phase, &ids)?;
-                Ok::<_, Error>((ids, rows))
+                let kept = match (self.artifacts.as_deref_mut(), &phase.artifacts) {
+                    (Some(sweep), Some(of)) => {
+                        let locked = (of.lock)(conn, &ids, &self.cutoffs)?;
+                        if locked != ids.len() {
+                            return Err(Error::ConcurrentChange {
+                                entity: phase.entity.name(),
+                                batch: ids.len(),
+                                changed: ids.len() - locked,
+                            });
+                        }
+                        let located = (of.locate)(conn, &ids)?;
+                        let report = self.report.artifacts.get_or_insert_default();
+                        sweep.sweep(conn, self.scope, phase.entity, &located, report)?
+                    }
+                    _ => BTreeSet::new(),
+                };
+                let purged: Vec<Id> = ids.iter().filter(|id| !kept.contains(id)).cloned().collect();
+                let rows = if purged.is_empty() {
+                    vec![0; phase.steps().count()]
+                } else {
+                    delete_batch(conn, schema, &self.cutoffs, phase, &purged)?
+                };
+                Ok::<_, Error>((ids, purged, rows))
             })?;
             let Some(last) = ids.last() else { break };
             after = last.clone();
+            if let Some(sweep) = self.artifacts.as_deref_mut() {
+                sweep.batch_done();
+            }
             for (offset, n) in rows.iter().enumerate() {
                 self.report.add(self.first_step + offset, *n);
             }
-            *self.report.entities.entry(phase.entity).or_default() += ids.len() as u64;
+            *self.report.entities.entry(phase.entity).or_default() += purged.len() as u64;
             self.report.batches += 1;
             (self.progress)(ids.len() as u64);
-            for id in &ids {
+            for id in &purged {
                 debug!(entity = phase.entity.name(), entity.id = %id, dry_run = self.report.dry_run, "purged");
             }
             info!(
                 entity = phase.entity.name(),
                 batch = self.report.batches,
-                entities = ids.len(),
+                entities = purged.len(),
                 rows = rows.iter().sum::<u64>(),
                 duration_ms = started.elapsed().as_millis() as u64,
                 dry_run = self.report.dry_run,

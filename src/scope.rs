@@ -462,6 +462,21 @@ impl Scope {
             .load(conn)
     }
 
+    /// The experiments among `ids` that this scope purges.
+    pub fn experiments_in_scope_among(
+        &self,
+        conn: &mut DbConnection,
+        ids: &[i32],
+    ) -> QueryResult<std::collections::BTreeSet<i32>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let found: Vec<i32> = experiments_in_scope!(self)
+            .filter(experiments::experiment_id.eq_any(ids))
+            .load(conn)?;
+        Ok(found.into_iter().collect())
+    }
+
     /// Rows of the largest tables that a purge of this scope would delete, counted through
     /// their indexes.
     pub fn rows_in_scope(&self, conn: &mut DbConnection) -> QueryResult<Vec<(&'static str, i64)>> {

@@ -9,6 +9,8 @@ use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Text};
 
+use crate::artifact_sweep::{measure, Action, ArtifactReport, ArtifactSweep};
+use crate::artifacts::{ArtifactStore, Resolver};
 use crate::error::Result;
 use crate::plan::DELETED;
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info};
@@ -55,11 +57,15 @@ pub struct TableFree {
     pub approx_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
     pub workspaces: Vec<WorkspaceStatus>,
     pub purge_would_free: Vec<TableFree>,
     pub bytes_are_estimates: bool,
+    /// With `--artifacts`: what `purge --artifacts` would delete from the artifact stores
+    /// (exact, from listing them), and which entities it would keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<ArtifactReport>,
 }
 
 type Grouped = (String, i64, Option<i64>);
@@ -74,7 +80,13 @@ fn entry<'a>(
     })
 }
 
-pub fn status(conn: &mut DbConnection, schema: &StoreSchema) -> Result<Status> {
+/// With `artifacts` (resolver and store), also lists and sizes the artifact locations a default
+/// `purge --artifacts` would delete.
+pub fn status(
+    conn: &mut DbConnection,
+    schema: &StoreSchema,
+    artifacts: Option<(Resolver, ArtifactStore)>,
+) -> Result<Status> {
     let mut by_workspace: BTreeMap<String, WorkspaceStatus> = BTreeMap::new();
     let deleted =
         |(workspace, count, oldest_ms): Grouped| (workspace, Deleted { count, oldest_ms });
@@ -166,10 +178,21 @@ pub fn status(conn: &mut DbConnection, schema: &StoreSchema) -> Result<Status> {
             approx_bytes: row_bytes.get(table).map(|bytes| (bytes * rows as f64) as u64),
         })
         .collect();
+    let artifacts = match artifacts {
+        Some((resolver, store)) => {
+            let mut report = ArtifactReport::default();
+            let mut sweep =
+                ArtifactSweep::new(conn, schema, resolver, store, Action::Measure, &mut report)?;
+            measure(conn, &scope, &mut sweep, &mut report)?;
+            Some(report)
+        }
+        None => None,
+    };
     Ok(Status {
         workspaces: by_workspace.into_values().collect(),
         purge_would_free,
         bytes_are_estimates: true,
+        artifacts,
     })
 }
 

@@ -55,6 +55,8 @@ pub struct StoreSchema {
     pub runs_deleted_time: bool,
     /// `experiments.workspace` (MLflow 3.10 on): names are unique per workspace.
     pub workspaces: bool,
+    /// `model_versions.storage_location` (MLflow 2.x and later).
+    pub model_version_storage_location: bool,
 }
 
 #[derive(QueryableByName)]
@@ -100,12 +102,15 @@ impl StoreSchema {
         let runs_deleted_time =
             introspect::columns(conn, "runs")?.iter().any(|c| c == "deleted_time");
         let workspaces = introspect::columns(conn, "experiments")?.iter().any(|c| c == "workspace");
+        let model_version_storage_location =
+            introspect::columns(conn, "model_versions")?.iter().any(|c| c == "storage_location");
         Ok(StoreSchema {
             mlflow_version,
             revision: revision.version_num,
             tables,
             runs_deleted_time,
             workspaces,
+            model_version_storage_location,
         })
     }
 

@@ -44,6 +44,23 @@ pub fn write(path: &Path, report: &Report, error: Option<&Error>) -> Result<()> 
         .map(|(table, n)| (format!("{{table=\"{table}\"}}"), n.to_string()))
         .collect();
     metric("mlflow_janitor_rows_purged", "Rows purged by the last run, by table.", &rows);
+    if let Some(artifacts) = &report.artifacts {
+        metric(
+            "mlflow_janitor_artifact_bytes_deleted",
+            "Bytes of artifacts the last run deleted (--artifacts).",
+            &[(String::new(), artifacts.bytes.to_string())],
+        );
+        metric(
+            "mlflow_janitor_artifact_objects_deleted",
+            "Artifact files or objects the last run deleted (--artifacts).",
+            &[(String::new(), artifacts.objects.to_string())],
+        );
+        metric(
+            "mlflow_janitor_entities_kept",
+            "Entities the last run kept because their artifacts could not be deleted.",
+            &[(String::new(), artifacts.kept.len().to_string())],
+        );
+    }
     metric(
         "mlflow_janitor_batches",
         "Batches committed by the last run.",

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
+use mlflow_janitor::artifact_sweep::ArtifactSweep;
+use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use mlflow_janitor::purge::{self, Mode, Report, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use mlflow_janitor::scope::{Retention, Scope, ScopeRequest};
 use mlflow_janitor::store::DEFAULT_URI;
@@ -77,7 +79,20 @@ pub struct Opts {
           help_heading = "Other kinds (whole-store purges, each --older-than)")]
     traces_older_than: Option<Duration>,
 
-    /// Count what would be deleted, table by table, and change nothing.
+    /// Also delete the artifacts of what is purged: a run's artifact_uri, a trace's or logged
+    /// model's artifact location, a deleted experiment's whole artifact_location. Local paths,
+    /// file://, s3:// (AWS_* and MLFLOW_S3_ENDPOINT_URL, as MLflow reads them) and gs://. An
+    /// entity whose artifacts cannot go keeps its rows (exit code 9).
+    #[arg(long, help_heading = "Artifacts")]
+    artifacts: bool,
+
+    /// Where `mlflow server --artifacts-destination` stores proxied artifacts (a path, s3:// or
+    /// gs:// URI): resolves mlflow-artifacts: URIs.
+    #[arg(long, value_name = "URI", requires = "artifacts", help_heading = "Artifacts")]
+    artifacts_destination: Option<String>,
+
+    /// Count what would be deleted, table by table (with --artifacts: each location and its
+    /// size), and change nothing.
     #[arg(long)]
     dry_run: bool,
 
@@ -139,6 +154,8 @@ struct PolicyFile {
     webhooks: Option<bool>,
     finished_jobs: Option<bool>,
     traces_older_than: Option<String>,
+    artifacts: Option<bool>,
+    artifacts_destination: Option<String>,
 }
 
 /// Every setting of a purge, from the flags, else the policy file, else the default.
@@ -154,6 +171,8 @@ struct Settings {
     statement_timeout: Duration,
     metrics_file: Option<PathBuf>,
     unknown_revision: UnknownRevision,
+    /// With `--artifacts`: how to resolve their URIs.
+    artifacts: Option<Resolver>,
 }
 
 fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
@@ -206,6 +225,16 @@ fn settle(opts: Opts) -> Result<Settings> {
             "batch_size {batch_size} is out of range 1..={MAX_BATCH_SIZE}"
         )));
     }
+    let artifacts = if opts.artifacts || file.artifacts == Some(true) {
+        let destination = opts.artifacts_destination.or(file.artifacts_destination);
+        Some(Resolver::new(destination.as_deref())?)
+    } else if file.artifacts_destination.is_some() {
+        return Err(Error::InvalidSettings(
+            "`artifacts_destination` in the policy file needs `artifacts = true`".to_owned(),
+        ));
+    } else {
+        None
+    };
     Ok(Settings {
         uri: StoreUri::parse(uri.as_deref().unwrap_or(DEFAULT_URI))?,
         request: ScopeRequest {
@@ -234,6 +263,7 @@ fn settle(opts: Opts) -> Result<Settings> {
         } else {
             UnknownRevision::Refuse
         },
+        artifacts,
     })
 }
 
@@ -250,7 +280,7 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
         }
         _ => {}
     }
-    if result.as_ref().is_ok() || report.batches > 0 {
+    if result.is_ok() || report.batches > 0 || matches!(result, Err(Error::EntitiesKept { .. })) {
         print_report(&report, output)?;
     }
     result
@@ -275,6 +305,17 @@ fn purge_with(
     for b in &report.blocked {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
+    let mut sweep = match &settings.artifacts {
+        Some(resolver) => Some(ArtifactSweep::new(
+            &mut conn,
+            &schema,
+            resolver.clone(),
+            ArtifactStore::new(CloudConfig::from_env())?,
+            settings.mode.into(),
+            report.artifacts.get_or_insert_default(),
+        )?),
+        None => None,
+    };
     let counts = scope.count(&mut conn)?;
     let entities: i64 = counts.values().sum();
     if settings.mode == Mode::Delete && !settings.yes && entities > 0 {
@@ -289,7 +330,8 @@ fn purge_with(
         deadline: settings.max_duration.map(|limit| started + limit),
         throttle: settings.throttle,
     };
-    let result = purge::run(&mut conn, &scope, &options, report, &mut |n| bar.inc(n));
+    let result =
+        purge::run(&mut conn, &scope, &options, sweep.as_mut(), report, &mut |n| bar.inc(n));
     bar.finish_and_clear();
     result
 }
@@ -313,6 +355,23 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
                     );
                 }
             }
+            if let Some(artifacts) = report.artifacts.as_ref().filter(|_| report.dry_run) {
+                println!();
+                println!(
+                    "{:<12} {:<32} {:>10} {:>14}  location",
+                    "entity", "id", "objects", "bytes"
+                );
+                for listed in &artifacts.listed {
+                    println!(
+                        "{:<12} {:<32} {:>10} {:>14}  {}",
+                        listed.entity.name(),
+                        listed.id,
+                        listed.objects,
+                        listed.bytes,
+                        listed.location
+                    );
+                }
+            }
             let entities: Vec<String> =
                 report.entities.iter().map(|(e, n)| format!("{n} {}(s)", e.name())).collect();
             super::summary(&format!(
@@ -328,6 +387,23 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
                     format!("; {} deleted experiment(s) kept (see warnings)", report.blocked.len())
                 }
             ));
+            if let Some(artifacts) = &report.artifacts {
+                super::summary(&format!(
+                    "artifacts: {} {} objects, {} bytes in {} locations{}",
+                    if report.dry_run { "would delete" } else { "deleted" },
+                    artifacts.objects,
+                    artifacts.bytes,
+                    artifacts.locations,
+                    if artifacts.kept.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; {} entities kept with their rows (see warnings)",
+                            artifacts.kept.len()
+                        )
+                    }
+                ));
+            }
         }
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! `mlflow-janitor status`: what is soft-deleted, per workspace, and what a purge would free.
 
 use clap::Args;
+use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use mlflow_janitor::status::{self, Deleted, Status};
 use mlflow_janitor::{Result, StoreSchema, UnknownRevision};
 
@@ -22,6 +23,16 @@ pub struct Opts {
     #[command(flatten)]
     store: StoreArg,
 
+    /// Also size the artifacts `purge --artifacts` would delete, and name the entities it would
+    /// keep (reads the artifact stores, with the same settings as purge).
+    #[arg(long)]
+    artifacts: bool,
+
+    /// Where `mlflow server --artifacts-destination` stores proxied artifacts: resolves
+    /// mlflow-artifacts: URIs.
+    #[arg(long, value_name = "URI", requires = "artifacts")]
+    artifacts_destination: Option<String>,
+
     /// A table for people, or JSON for machines.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -29,10 +40,16 @@ pub struct Opts {
 
 pub fn run(opts: Opts) -> Result<()> {
     let uri = opts.store.uri()?;
+    let artifacts = if opts.artifacts {
+        let resolver = Resolver::new(opts.artifacts_destination.as_deref())?;
+        Some((resolver, ArtifactStore::new(CloudConfig::from_env())?))
+    } else {
+        None
+    };
     let mut conn = uri.establish()?;
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
     schema.require_latest("status", &uri)?;
-    let status = status::status(&mut conn, &schema)?;
+    let status = status::status(&mut conn, &schema, artifacts)?;
     match opts.output {
         Output::Json => {
             println!("{}", serde_json::to_string_pretty(&status).expect("the status serializes"))
@@ -104,6 +121,20 @@ fn render(status: &Status) -> String {
             table.rows,
             bytes(table.approx_bytes)
         ));
+    }
+    if let Some(artifacts) = &status.artifacts {
+        out.push_str(&format!(
+            "\npurge --artifacts would delete\n  {} objects, {} bytes, in {} locations\n",
+            artifacts.objects, artifacts.bytes, artifacts.locations
+        ));
+        for kept in &artifacts.kept {
+            out.push_str(&format!(
+                "  would keep {} {}: {}\n",
+                kept.entity.name(),
+                kept.id,
+                kept.error
+            ));
+        }
     }
     out
 }

@@ -17,12 +17,13 @@ use crate::SiblingDatabase;
 
 const MLFLOW_VERSION: &str = "3.17.2";
 
-fn mlflow_python() -> PathBuf {
+pub(crate) fn mlflow_python() -> PathBuf {
     python_of(MLFLOW_VERSION)
 }
 
-/// The Python of a venv holding MLflow `version` with the drivers and pytest, made on first use.
-fn python_of(version: &str) -> PathBuf {
+/// The Python of a venv holding MLflow `version` with the drivers, boto3 and pytest, made on
+/// first use.
+pub(crate) fn python_of(version: &str) -> PathBuf {
     let venvs = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venvs");
     let venv = venvs.join(format!("mlflow-{version}"));
     // Tests run in parallel: one makes the venv, the others wait for it (the lock goes with
@@ -36,8 +37,12 @@ fn python_of(version: &str) -> PathBuf {
         let mut packages = vec![
             format!("mlflow=={version}"),
             "psycopg2-binary".into(),
+            // SQLAlchemy 2's driver for a plain `postgresql://` URI.
+            "psycopg[binary]".into(),
             "pymysql".into(),
             "pytest".into(),
+            // MLflow's S3 artifact store (tests/e2e/mlflow_artifacts.py).
+            "boto3".into(),
         ];
         // Up to 3.4, MLflow's SQL store imports a pool class SQLAlchemy 2.1 removed.
         if version.starts_with("2.") {

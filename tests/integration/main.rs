@@ -2,6 +2,7 @@
 //! (`mlflow_janitor::test_store`): a database on the PostgreSQL or MySQL server the test store
 //! module names, or a SQLite file in a temporary folder.
 
+mod artifacts;
 mod cli;
 mod doctor;
 mod e2e;
@@ -9,6 +10,7 @@ mod faults;
 mod fixtures;
 mod fresh_store;
 mod purge;
+mod purge_artifacts;
 mod schema;
 mod status;
 
@@ -98,7 +100,7 @@ pub fn purge(
     let mut report = Report::new("test".into(), schema.mlflow_version, mode);
     report.blocked = blocked;
     let options = mlflow_janitor::purge::Options::new(mode, batch_size);
-    mlflow_janitor::purge::run(conn, &scope, &options, &mut report, &mut |_| {})?;
+    mlflow_janitor::purge::run(conn, &scope, &options, None, &mut report, &mut |_| {})?;
     Ok(report)
 }
 

@@ -182,6 +182,7 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back(backend: Backend) {
         &mut conn,
         &scope,
         &mlflow_janitor::purge::Options::new(Mode::Delete, 10),
+        None,
         &mut report,
         &mut |_| {},
     )

@@ -33,7 +33,7 @@ fn status_counts_each_kind_per_workspace() {
     }
 
     let schema = crate::schema(&mut conn);
-    let status = status(&mut conn, &schema).unwrap();
+    let status = status(&mut conn, &schema, None).unwrap();
 
     let names: Vec<&str> = status.workspaces.iter().map(|w| w.workspace.as_str()).collect();
     assert_eq!(names, ["default", "team-b"]);

@@ -1,0 +1,1001 @@
+//! The artifacts of runs, traces, logged models and experiments: where they are, how big, gone.
+//!
+//! MLflow keeps artifacts outside its SQL store, at the location each entity names: a run's
+//! `artifact_uri`, a logged model's `artifact_location`, an experiment's `artifact_location` (the
+//! whole tree: its runs, models and traces folders). This module finds those locations and
+//! sizes or deletes them: local paths and `file://`, `s3://` (with MLflow's S3 settings), `gs://`,
+//! and `mlflow-artifacts:` URIs through the root of `mlflow server --artifacts-destination`.
+//!
+//! [`crate::artifact_sweep`] decides, batch by batch, which locations a purge deletes; this
+//! module resolves, sizes and deletes them. A missing location counts as deleted (0 objects,
+//! not an error), so rerunning over an entity whose artifacts already went simply succeeds.
+//!
+//! Both operations stream: a listing is read page by page and never held whole, with a bounded
+//! number of requests in flight (one list request; at most 20 bulk deletes of up to 1,000 keys,
+//! object_store's limit), and local trees are walked with one open directory per level. The API
+//! is synchronous: [`ArtifactStore`] owns a single-threaded tokio runtime and blocks on it.
+//!
+//! Limits, each on the safe side: symbolic links are deleted, never followed; a bucket that does
+//! not exist is an error, not an empty location (the settings may point at the wrong server); an
+//! object whose key has an empty, `.` or `..` segment fails its whole location (object_store
+//! cannot address it). A 0-byte "folder" marker whose key ends in `/` (written by some tools,
+//! never by MLflow) is counted and stays: object_store cannot address that key either.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientConfigKey, ObjectStore, RetryConfig};
+use percent_encoding::percent_decode_str;
+
+/// Why an entity's artifacts could not be resolved, sized or deleted. Each is about one location:
+/// the caller reports it, keeps that entity's rows and goes on with the others.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error(
+        "`{uri}` is stored by the tracking server's artifact proxy: pass --artifacts-destination \
+         with the root that `mlflow server --artifacts-destination` uses (a path or an s3:// URI)"
+    )]
+    NoDestination { uri: String },
+
+    #[error(
+        "`{uri}`: artifact store `{scheme}` is not supported (local paths, file://, s3://, gs:// \
+         and mlflow-artifacts: are): delete its artifacts with that store's own tools"
+    )]
+    Unsupported { uri: String, scheme: String },
+
+    #[error(
+        "refusing to delete the artifacts at `{uri}`: {why}. Delete them by hand if they must go"
+    )]
+    Refused { uri: String, why: &'static str },
+
+    #[error(
+        "refusing to delete the artifacts at `{uri}`: they lie outside their experiment's \
+         artifact location `{experiment}`, where MLflow puts them. Delete them by hand if they \
+         must go"
+    )]
+    OutsideExperiment { uri: String, experiment: String },
+
+    #[error("invalid --artifacts-destination `{destination}`: {why}")]
+    InvalidDestination { destination: String, why: &'static str },
+
+    #[error(
+        "refusing to delete {location}: {count} live location(s) lie inside it ({}{}). Delete \
+         those entities first, or move their artifacts out",
+        .first.join(", "),
+        if *.count > .first.len() { ", ..." } else { "" }
+    )]
+    LiveInside { location: String, count: usize, first: Vec<String> },
+
+    #[error(
+        "cannot reach {location}: {reason}. Check the store's settings (AWS_* variables and \
+         MLFLOW_S3_ENDPOINT_URL for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS)"
+    )]
+    Client { location: String, reason: String },
+
+    #[error("cannot start the runtime for artifact deletion: {0}")]
+    Runtime(#[source] io::Error),
+
+    #[error("cannot measure the artifacts at {location}: {reason}; {hint}")]
+    Size { location: String, reason: String, hint: &'static str },
+
+    #[error(
+        "deleting the artifacts at {location} failed after {deleted} object(s): {reason}. The \
+         rest is still there: {hint}, then rerun to finish"
+    )]
+    Delete { location: String, deleted: u64, reason: String, hint: &'static str },
+}
+
+const LOCAL_HINT: &str = "check that mlflow-janitor runs as a user that may read and delete there";
+const REMOTE_HINT: &str = "check that the store's credentials (AWS_* variables, \
+    MLFLOW_S3_ENDPOINT_URL; GOOGLE_APPLICATION_CREDENTIALS) may list and delete there";
+const KEY_HINT: &str = "an object there has a key mlflow-janitor cannot address (an empty, `.` \
+    or `..` segment): delete that object with the store's own tools";
+
+/// The hint for an object store's error.
+fn remote_hint(error: &object_store::Error) -> &'static str {
+    match error {
+        object_store::Error::InvalidPath { .. } => KEY_HINT,
+        _ => REMOTE_HINT,
+    }
+}
+
+/// What a location holds: its objects (files) and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+impl Usage {
+    fn add(&mut self, bytes: u64) {
+        self.objects += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// The object stores besides the local filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cloud {
+    S3,
+    Gcs,
+}
+
+impl Cloud {
+    fn scheme(self) -> &'static str {
+        match self {
+            Cloud::S3 => "s3",
+            Cloud::Gcs => "gs",
+        }
+    }
+}
+
+/// A resolved artifact location: an absolute local path, or a prefix in a bucket, with no `.`
+/// or `..` segment. Prefixes are whole path segments: `s3://b/1/abc` holds `s3://b/1/abc/x`,
+/// never `s3://b/1/abcd`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Location {
+    Local(PathBuf),
+    Cloud { cloud: Cloud, bucket: String, prefix: ObjectPath },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Local(path) => write!(f, "{}", path.display()),
+            Location::Cloud { cloud, bucket, prefix } => {
+                write!(f, "{}://{bucket}/{prefix}", cloud.scheme())
+            }
+        }
+    }
+}
+
+impl Location {
+    /// A text that orders locations so that those inside this one follow it and start with
+    /// it: `file:///a/b/` holds `file:///a/b/c/`, never `file:///a/bc/`.
+    pub fn key(&self) -> String {
+        let mut key = match self {
+            Location::Local(path) => format!("file://{}", path.display()),
+            Location::Cloud { cloud, bucket, prefix } => {
+                format!("{}://{bucket}/{prefix}", cloud.scheme())
+            }
+        };
+        if !key.ends_with('/') {
+            key.push('/');
+        }
+        key
+    }
+
+    /// Whether `other` is this location or lies inside it, segment by segment: `/a/b` holds
+    /// `/a/b` and `/a/b/c`, not `/a/bc`; locations in different buckets or stores never do.
+    pub fn contains(&self, other: &Location) -> bool {
+        match (self, other) {
+            (Location::Local(outer), Location::Local(inner)) => inner.starts_with(outer),
+            (
+                Location::Cloud { cloud, bucket, prefix },
+                Location::Cloud { cloud: other_cloud, bucket: other_bucket, prefix: other_prefix },
+            ) => {
+                cloud == other_cloud
+                    && bucket == other_bucket
+                    && other_prefix.prefix_matches(prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Locations, counted with repeats, so that "which of them lie inside this one?" is one ordered
+/// range: a purge indexes every artifact location its store names, and forgets an entity's as
+/// its rows go.
+#[derive(Debug, Default)]
+pub struct LocationIndex {
+    counts: BTreeMap<String, u32>,
+}
+
+impl LocationIndex {
+    pub fn insert(&mut self, location: &Location) {
+        *self.counts.entry(location.key()).or_default() += 1;
+    }
+
+    pub fn remove(&mut self, location: &Location) {
+        let key = location.key();
+        if let Some(count) = self.counts.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.counts.remove(&key);
+            }
+        }
+    }
+
+    /// The indexed locations inside `location`, itself included, as keys ([`Location::key`])
+    /// with how many times each was indexed.
+    pub fn inside(&self, location: &Location) -> impl Iterator<Item = (&str, u32)> {
+        let key = location.key();
+        self.counts
+            .range(key.clone()..)
+            .take_while(move |(inner, _)| inner.starts_with(&key))
+            .map(|(inner, count)| (inner.as_str(), *count))
+    }
+}
+
+/// Turns the artifact URIs MLflow stores into [`Location`]s, refusing those that are not safe
+/// to delete. Pure: it touches no store.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    destination: Option<Location>,
+    home: Option<PathBuf>,
+}
+
+impl Resolver {
+    /// `artifacts_destination` is the root `mlflow server --artifacts-destination` stores
+    /// proxied artifacts in (a path, relative to the current directory or absolute, a `file://`,
+    /// `s3://` or `gs://` URI); `None` makes every `mlflow-artifacts:` URI an error.
+    pub fn new(artifacts_destination: Option<&str>) -> Result<Self, ArtifactError> {
+        let destination = match artifacts_destination {
+            None => None,
+            Some(given) => {
+                let invalid =
+                    |why| ArtifactError::InvalidDestination { destination: given.to_owned(), why };
+                let parsed = match parse(given) {
+                    Ok(Parsed::Location(location)) => location,
+                    Ok(Parsed::Proxied(_)) => {
+                        return Err(invalid("it must be where the server stores artifacts"));
+                    }
+                    Ok(Parsed::Unsupported(_)) => {
+                        return Err(invalid("use a path, a file://, s3:// or gs:// URI"));
+                    }
+                    Err(Why::Relative) => {
+                        let absolute = std::path::absolute(given)
+                            .map_err(|_| invalid("it cannot be made absolute"))?;
+                        match parse(&absolute.to_string_lossy()) {
+                            Ok(Parsed::Location(location)) => location,
+                            Err(why) => return Err(invalid(why.text())),
+                            Ok(_) => return Err(invalid("it cannot be made absolute")),
+                        }
+                    }
+                    Err(why) => return Err(invalid(why.text())),
+                };
+                Some(parsed)
+            }
+        };
+        Ok(Resolver { destination, home: std::env::home_dir() })
+    }
+
+    /// The location `uri` names, if it is one mlflow-janitor may delete: never the filesystem
+    /// root, a top-level directory, a home directory or a bucket's root, never a relative path
+    /// or one with a `..` segment (percent-encoded or not).
+    pub fn resolve(&self, uri: &str) -> Result<Location, ArtifactError> {
+        let location = self.locate(uri)?;
+        self.check_deletable(&location)
+            .map_err(|why| ArtifactError::Refused { uri: uri.to_owned(), why: why.text() })?;
+        Ok(location)
+    }
+
+    /// The location `uri` names, deletable or not: what a live entity points at.
+    pub fn locate(&self, uri: &str) -> Result<Location, ArtifactError> {
+        let refused = |why: Why| ArtifactError::Refused { uri: uri.to_owned(), why: why.text() };
+        let location = match parse(uri).map_err(refused)? {
+            Parsed::Location(location) => location,
+            Parsed::Unsupported(scheme) => {
+                return Err(ArtifactError::Unsupported { uri: uri.to_owned(), scheme });
+            }
+            Parsed::Proxied(segments) => match &self.destination {
+                None => return Err(ArtifactError::NoDestination { uri: uri.to_owned() }),
+                Some(_) if segments.is_empty() => return Err(refused(Why::DestinationRoot)),
+                Some(Location::Local(root)) => {
+                    Location::Local(segments.iter().fold(root.clone(), |path, s| path.join(s)))
+                }
+                Some(Location::Cloud { cloud, bucket, prefix }) => {
+                    let mut key = prefix.as_ref().to_owned();
+                    for segment in &segments {
+                        if !key.is_empty() {
+                            key.push('/');
+                        }
+                        key.push_str(segment);
+                    }
+                    let prefix = ObjectPath::parse(&key).map_err(|_| refused(Why::BadKey))?;
+                    Location::Cloud { cloud: *cloud, bucket: bucket.clone(), prefix }
+                }
+            },
+        };
+        Ok(location)
+    }
+
+    fn check_deletable(&self, location: &Location) -> Result<(), Why> {
+        match location {
+            Location::Local(path) => {
+                let depth = path.components().count() - 1; // the root, then the segments
+                let parent = path.parent().and_then(Path::file_name);
+                if depth < 2 {
+                    Err(Why::TopLevel)
+                } else if self.home.as_deref() == Some(path.as_path())
+                    || (depth == 2
+                        && matches!(parent.and_then(|p| p.to_str()), Some("home" | "Users")))
+                {
+                    Err(Why::Home)
+                } else {
+                    Ok(())
+                }
+            }
+            Location::Cloud { prefix, .. } if prefix.as_ref().is_empty() => Err(Why::BucketRoot),
+            Location::Cloud { .. } => Ok(()),
+        }
+    }
+}
+
+/// Why a URI cannot be deleted; the texts end the [`ArtifactError::Refused`] message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Empty,
+    Relative,
+    DotSegment,
+    EmptySegment,
+    NotUtf8,
+    QueryOrFragment,
+    OtherHost,
+    NoBucket,
+    BadKey,
+    TopLevel,
+    Home,
+    BucketRoot,
+    DestinationRoot,
+}
+
+impl Why {
+    fn text(self) -> &'static str {
+        match self {
+            Why::Empty => "the location is empty",
+            Why::Relative => {
+                "it is a relative path, and which directory it was relative to is unknown"
+            }
+            Why::DotSegment => "it has a `.` or `..` segment",
+            Why::EmptySegment => "it has an empty segment (`//`) in an object key",
+            Why::NotUtf8 => "it percent-encodes bytes that are not UTF-8",
+            Why::QueryOrFragment => "it has a query or a fragment (`?`, `#`)",
+            Why::OtherHost => "it is a file on another host",
+            Why::NoBucket => "it names no bucket",
+            Why::BadKey => "it is not a valid object key (control characters)",
+            Why::TopLevel => "it is the filesystem root or a top-level directory",
+            Why::Home => "it is a home directory",
+            Why::BucketRoot => "it is the root of a bucket",
+            Why::DestinationRoot => "it is the root of --artifacts-destination",
+        }
+    }
+}
+
+enum Parsed {
+    Location(Location),
+    /// The segments of an `mlflow-artifacts:` URI's path, decoded, to join to the destination.
+    Proxied(Vec<String>),
+    Unsupported(String),
+}
+
+/// Parses a location as MLflow stores it, with no check of what it points at.
+fn parse(uri: &str) -> Result<Parsed, Why> {
+    if uri.is_empty() {
+        return Err(Why::Empty);
+    }
+    let Some((scheme, rest)) = uri.split_once(':').filter(|(scheme, _)| is_scheme(scheme)) else {
+        // A plain path, taken as it is (MLflow decodes nothing in it).
+        if !uri.starts_with('/') {
+            return Err(Why::Relative);
+        }
+        return Ok(local(segments(uri, false)?));
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "mlflow-artifacts" && rest.contains(['?', '#']) {
+        return Err(Why::QueryOrFragment);
+    }
+    match scheme.as_str() {
+        "file" => {
+            let path = match rest.strip_prefix("//") {
+                Some(authority_path) => {
+                    let (host, path) = split_authority(authority_path);
+                    if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
+                        return Err(Why::OtherHost);
+                    }
+                    path
+                }
+                None => rest,
+            };
+            if !path.starts_with('/') {
+                return Err(Why::Relative);
+            }
+            Ok(local(segments(path, true)?))
+        }
+        "s3" | "gs" => {
+            let cloud = if scheme == "s3" { Cloud::S3 } else { Cloud::Gcs };
+            let (bucket, key) = split_authority(rest.strip_prefix("//").ok_or(Why::NoBucket)?);
+            if bucket.is_empty() {
+                return Err(Why::NoBucket);
+            }
+            // boto3 and google-cloud-storage take the key as written: no decoding.
+            let key = key.trim_matches('/');
+            if key.split('/').any(str::is_empty) && !key.is_empty() {
+                return Err(Why::EmptySegment);
+            }
+            segments(key, false)?;
+            let prefix = ObjectPath::parse(key).map_err(|_| Why::BadKey)?;
+            Ok(Parsed::Location(Location::Cloud { cloud, bucket: bucket.to_owned(), prefix }))
+        }
+        "mlflow-artifacts" => {
+            // `mlflow-artifacts:/PATH` or `mlflow-artifacts://HOST/PATH`: the server decodes PATH
+            // (it arrives in a request URL) and stores it under its destination.
+            let path = match rest.strip_prefix("//") {
+                Some(authority_path) => split_authority(authority_path).1,
+                None => rest,
+            };
+            let path = path.split(['?', '#']).next().unwrap_or_default();
+            Ok(Parsed::Proxied(segments(path, true)?))
+        }
+        _ => Ok(Parsed::Unsupported(scheme)),
+    }
+}
+
+/// A URI scheme of two letters or more (`C:` is a Windows drive, not a scheme).
+fn is_scheme(scheme: &str) -> bool {
+    let mut chars = scheme.chars();
+    scheme.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+/// `host/path` → (`host`, `/path`).
+fn split_authority(authority_path: &str) -> (&str, &str) {
+    match authority_path.find('/') {
+        Some(slash) => authority_path.split_at(slash),
+        None => (authority_path, ""),
+    }
+}
+
+/// The non-empty segments of `path`, percent-decoded first if `decode` (so `a%2Fb` is two).
+/// A `.` or `..` segment is refused, in the path as written and decoded, whatever `decode` says:
+/// `..`, `%2E%2E`, `a%2F..%2Fb` alike.
+fn segments(path: &str, decode: bool) -> Result<Vec<String>, Why> {
+    let decoded = percent_decode_str(path).decode_utf8().map_err(|_| Why::NotUtf8);
+    let dots = |path: &str| path.split('/').any(|s| s == "." || s == "..");
+    if dots(path) || decoded.as_deref().is_ok_and(dots) {
+        return Err(Why::DotSegment);
+    }
+    let path = if decode { decoded? } else { path.into() };
+    Ok(path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+}
+
+fn local(segments: Vec<String>) -> Parsed {
+    let root = PathBuf::from("/");
+    Parsed::Location(Location::Local(segments.iter().fold(root, |path, s| path.join(s))))
+}
+
+/// The settings of the object store clients, read from the environment as MLflow reads them.
+#[derive(Debug, Clone, Default)]
+pub struct CloudConfig {
+    s3: Vec<(AmazonS3ConfigKey, String)>,
+    gcs: Vec<(GoogleConfigKey, String)>,
+}
+
+impl CloudConfig {
+    /// The process's environment: see [`CloudConfig::from_vars`].
+    pub fn from_env() -> Self {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// S3: every `AWS_*` variable object_store knows (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_DEFAULT_REGION`,
+    /// `AWS_ENDPOINT_URL`, web identity and container credentials, ...), then MLflow's own:
+    /// `MLFLOW_S3_ENDPOINT_URL` (an S3-compatible server; it wins over `AWS_ENDPOINT_URL*`, as
+    /// in MLflow), `MLFLOW_S3_IGNORE_TLS`, `MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE`. An `http://`
+    /// endpoint is allowed. GCS: every `GOOGLE_*` variable object_store knows
+    /// (`GOOGLE_APPLICATION_CREDENTIALS`, `GOOGLE_SERVICE_ACCOUNT`, ...).
+    pub fn from_vars<K: Into<String>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let vars: BTreeMap<String, String> =
+            vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut config = CloudConfig::default();
+        for (name, value) in &vars {
+            let key = name.to_ascii_lowercase();
+            if name.starts_with("AWS_") {
+                if let Ok(key) = key.parse() {
+                    config.s3.push((key, value.clone()));
+                }
+            } else if name.starts_with("GOOGLE_") {
+                if let Ok(key) = key.parse() {
+                    config.gcs.push((key, value.clone()));
+                }
+            }
+        }
+        if let Some(endpoint) = vars.get("MLFLOW_S3_ENDPOINT_URL").filter(|e| !e.is_empty()) {
+            config.s3.retain(|(key, _)| {
+                !matches!(key, AmazonS3ConfigKey::Endpoint | AmazonS3ConfigKey::S3Endpoint)
+            });
+            config.s3.push((AmazonS3ConfigKey::Endpoint, endpoint.clone()));
+        }
+        let endpoint_is_http = config.s3.iter().any(|(key, value)| {
+            matches!(key, AmazonS3ConfigKey::Endpoint | AmazonS3ConfigKey::S3Endpoint)
+                && value.to_ascii_lowercase().starts_with("http://")
+        });
+        if endpoint_is_http {
+            config.s3.push((AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp), "true".into()));
+        }
+        if vars.get("MLFLOW_S3_IGNORE_TLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            let key = AmazonS3ConfigKey::Client(ClientConfigKey::AllowInvalidCertificates);
+            config.s3.push((key, "true".into()));
+        }
+        let style = vars.get("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE").map(|s| s.to_ascii_lowercase());
+        if let Some(virtual_hosted) = match style.as_deref() {
+            Some("virtual") => Some("true"),
+            Some("path") => Some("false"),
+            _ => None,
+        } {
+            let key = AmazonS3ConfigKey::VirtualHostedStyleRequest;
+            config.s3.push((key, virtual_hosted.into()));
+        }
+        config
+    }
+
+    fn client(&self, cloud: Cloud, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+        // A store that does not answer fails its location in about half a minute, not the
+        // default three.
+        let retry = RetryConfig {
+            max_retries: 4,
+            retry_timeout: Duration::from_secs(30),
+            ..RetryConfig::default()
+        };
+        Ok(match cloud {
+            Cloud::S3 => {
+                let builder = self
+                    .s3
+                    .iter()
+                    .fold(AmazonS3Builder::new(), |builder, (k, v)| builder.with_config(*k, v));
+                Arc::new(builder.with_bucket_name(bucket).with_retry(retry).build()?)
+            }
+            Cloud::Gcs => {
+                let builder =
+                    self.gcs.iter().fold(GoogleCloudStorageBuilder::new(), |builder, (k, v)| {
+                        builder.with_config(*k, v)
+                    });
+                Arc::new(builder.with_bucket_name(bucket).with_retry(retry).build()?)
+            }
+        })
+    }
+}
+
+/// Sizes and deletes artifact locations, local or in object stores. One client per bucket,
+/// made on first use and kept.
+pub struct ArtifactStore {
+    runtime: tokio::runtime::Runtime,
+    config: CloudConfig,
+    clients: Mutex<HashMap<(Cloud, String), Arc<dyn ObjectStore>>>,
+}
+
+impl ArtifactStore {
+    /// One per purge, with [`CloudConfig::from_env`]. Fails only when the runtime cannot start;
+    /// a store's bad settings show at its first location.
+    pub fn new(config: CloudConfig) -> Result<Self, ArtifactError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ArtifactError::Runtime)?;
+        Ok(ArtifactStore { runtime, config, clients: Mutex::default() })
+    }
+
+    /// What `location` holds: 0 objects when it does not exist.
+    pub fn size(&self, location: &Location) -> Result<Usage, ArtifactError> {
+        let failed =
+            |reason, hint| ArtifactError::Size { location: location.to_string(), reason, hint };
+        match location {
+            Location::Local(path) => {
+                walk(path, false).map_err(|(_, reason)| failed(reason, LOCAL_HINT))
+            }
+            Location::Cloud { cloud, bucket, prefix } => {
+                let client = self.client(location, *cloud, bucket)?;
+                self.runtime.block_on(async {
+                    let mut usage = Usage::default();
+                    let mut listing = client.list(Some(prefix));
+                    while let Some(meta) = listing.next().await {
+                        let meta = meta.map_err(|e| failed(one_line(&e), remote_hint(&e)))?;
+                        usage.add(meta.size);
+                    }
+                    Ok(usage)
+                })
+            }
+        }
+    }
+
+    /// Deletes everything at `location` and returns what went: 0 objects when it does not
+    /// exist. On a failure it stops, and what it did not reach stays. The caller checks that
+    /// nothing live lies inside ([`LocationIndex::inside`]).
+    pub fn delete_tree(&self, location: &Location) -> Result<Usage, ArtifactError> {
+        let failed = |deleted, reason, hint| ArtifactError::Delete {
+            location: location.to_string(),
+            deleted,
+            reason,
+            hint,
+        };
+        match location {
+            Location::Local(path) => {
+                walk(path, true).map_err(|(deleted, reason)| failed(deleted, reason, LOCAL_HINT))
+            }
+            Location::Cloud { cloud, bucket, prefix } => {
+                let client = self.client(location, *cloud, bucket)?;
+                self.runtime.block_on(async {
+                    // The listing feeds the deletes as it goes: bytes are counted on the way.
+                    let bytes = Arc::new(AtomicU64::new(0));
+                    let counted = Arc::clone(&bytes);
+                    let listing = client
+                        .list(Some(prefix))
+                        .map_ok(move |meta| {
+                            counted.fetch_add(meta.size, Ordering::Relaxed);
+                            meta.location
+                        })
+                        .boxed();
+                    let mut deleted = client.delete_stream(listing);
+                    let mut objects = 0;
+                    while let Some(result) = deleted.next().await {
+                        result.map_err(|e| failed(objects, one_line(&e), remote_hint(&e)))?;
+                        objects += 1;
+                    }
+                    Ok(Usage { objects, bytes: bytes.load(Ordering::Relaxed) })
+                })
+            }
+        }
+    }
+
+    fn client(
+        &self,
+        location: &Location,
+        cloud: Cloud,
+        bucket: &str,
+    ) -> Result<Arc<dyn ObjectStore>, ArtifactError> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&(cloud, bucket.to_owned())) {
+            return Ok(Arc::clone(client));
+        }
+        // Some credential providers look for the runtime when they are made.
+        let _runtime = self.runtime.enter();
+        let client = self.config.client(cloud, bucket).map_err(|e| ArtifactError::Client {
+            location: location.to_string(),
+            reason: one_line(&e),
+        })?;
+        clients.insert((cloud, bucket.to_owned()), Arc::clone(&client));
+        Ok(client)
+    }
+}
+
+/// An error's message on one line (object_store's carry the server's XML answer).
+fn one_line(error: &dyn std::error::Error) -> String {
+    error.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Walks the tree at `root` without following symbolic links, with one open directory per
+/// level, counting regular files' bytes (a link or other special file counts as an object of 0
+/// bytes); when `delete`, removes each file as it is counted and each directory once emptied.
+/// A missing root is an empty tree; what disappears during the walk is skipped. On an error,
+/// returns the objects deleted so far and the reason, naming the path.
+fn walk(root: &Path, delete: bool) -> Result<Usage, (u64, String)> {
+    let mut usage = Usage::default();
+    let failed = |usage: &Usage, path: &Path, e: io::Error| {
+        let deleted = if delete { usage.objects } else { 0 };
+        (deleted, format!("{}: {e}", path.display()))
+    };
+    let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let meta = match fs::symlink_metadata(root) {
+        Ok(meta) => meta,
+        Err(e) if gone(&e) => return Ok(usage),
+        Err(e) => return Err(failed(&usage, root, e)),
+    };
+    if !meta.is_dir() {
+        // A file, or a link: the link itself is the location, never what it points at.
+        if delete {
+            match fs::remove_file(root) {
+                Err(e) if !gone(&e) => return Err(failed(&usage, root, e)),
+                _ => {}
+            }
+        }
+        usage.add(if meta.is_file() { meta.len() } else { 0 });
+        return Ok(usage);
+    }
+    let mut stack = match fs::read_dir(root) {
+        Ok(entries) => vec![(root.to_path_buf(), entries)],
+        Err(e) if gone(&e) => return Ok(usage),
+        Err(e) => return Err(failed(&usage, root, e)),
+    };
+    while let Some((dir, entries)) = stack.last_mut() {
+        let Some(entry) = entries.next() else {
+            if delete {
+                match fs::remove_dir(&*dir) {
+                    Err(e) if !gone(&e) => return Err(failed(&usage, dir, e)),
+                    _ => {}
+                }
+            }
+            stack.pop();
+            continue;
+        };
+        let entry = entry.map_err(|e| failed(&usage, dir, e))?;
+        let path = entry.path();
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(failed(&usage, &path, e)),
+        };
+        if kind.is_dir() {
+            match fs::read_dir(&path) {
+                Ok(entries) => stack.push((path, entries)),
+                Err(e) if gone(&e) => {}
+                Err(e) => return Err(failed(&usage, &path, e)),
+            }
+            continue;
+        }
+        let bytes = match entry.metadata() {
+            Ok(meta) if kind.is_file() => meta.len(),
+            Ok(_) => 0,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(failed(&usage, &path, e)),
+        };
+        if delete {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(failed(&usage, &path, e)),
+            }
+        }
+        usage.add(bytes);
+    }
+    Ok(usage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cloud(cloud: Cloud, bucket: &str, prefix: &str) -> Location {
+        Location::Cloud { cloud, bucket: bucket.into(), prefix: ObjectPath::parse(prefix).unwrap() }
+    }
+
+    fn local(path: &str) -> Location {
+        Location::Local(PathBuf::from(path))
+    }
+
+    #[test]
+    fn resolves_the_locations_mlflow_stores() {
+        let plain = Resolver::new(None).unwrap();
+        let run = "1/0123abcd/artifacts";
+        let cases = [
+            ("file:///srv/mlruns/1/0123abcd/artifacts", local("/srv/mlruns/1/0123abcd/artifacts")),
+            ("file://localhost/srv/mlruns/1", local("/srv/mlruns/1")),
+            ("file:/srv/mlruns/1", local("/srv/mlruns/1")),
+            // pathlib's as_uri() percent-encodes; the plain path is taken as written.
+            ("file:///srv/my%20runs/1", local("/srv/my runs/1")),
+            ("file:///srv/mlruns%2F1/abc", local("/srv/mlruns/1/abc")),
+            ("/srv/my%20runs/1", local("/srv/my%20runs/1")),
+            ("/srv/mlruns//1/", local("/srv/mlruns/1")),
+            (
+                "s3://bucket/prefix/1/0123abcd/artifacts",
+                cloud(Cloud::S3, "bucket", &format!("prefix/{run}")),
+            ),
+            ("s3://bucket/1/", cloud(Cloud::S3, "bucket", "1")),
+            ("s3://bucket/a%20b/1", cloud(Cloud::S3, "bucket", "a%20b/1")),
+            ("gs://bucket/mlruns/1", cloud(Cloud::Gcs, "bucket", "mlruns/1")),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(plain.resolve(uri).unwrap(), expected, "{uri}");
+        }
+        let s3 = Resolver::new(Some("s3://b/root")).unwrap();
+        let on_disk = Resolver::new(Some("file:///srv/mlartifacts")).unwrap();
+        let bucket_root = Resolver::new(Some("s3://b")).unwrap();
+        let proxied = [
+            (
+                &s3,
+                "mlflow-artifacts:/1/abc/artifacts",
+                cloud(Cloud::S3, "b", "root/1/abc/artifacts"),
+            ),
+            (&s3, "mlflow-artifacts://tracking:5000/1/abc", cloud(Cloud::S3, "b", "root/1/abc")),
+            (
+                &on_disk,
+                "mlflow-artifacts:/1/abc/artifacts",
+                local("/srv/mlartifacts/1/abc/artifacts"),
+            ),
+            (&on_disk, "mlflow-artifacts:/1/a%20b", local("/srv/mlartifacts/1/a b")),
+            (&bucket_root, "mlflow-artifacts:/1", cloud(Cloud::S3, "b", "1")),
+        ];
+        for (resolver, uri, expected) in proxied {
+            assert_eq!(resolver.resolve(uri).unwrap(), expected, "{uri}");
+        }
+        // A relative destination is taken from the current directory, as the server does.
+        let cwd = std::env::current_dir().unwrap();
+        for relative in ["mlartifacts", "./mlartifacts"] {
+            let relative = Resolver::new(Some(relative)).unwrap();
+            assert_eq!(
+                relative.resolve("mlflow-artifacts:/3/x").unwrap(),
+                Location::Local(cwd.join("mlartifacts/3/x"))
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_safe_to_delete() {
+        let resolver = Resolver::new(Some("s3://b/root")).unwrap();
+        let refused = [
+            ("", Why::Empty),
+            ("mlruns/1/abc/artifacts", Why::Relative),
+            ("./mlruns/1", Why::Relative),
+            ("~/mlruns/1", Why::Relative),
+            (r"C:\mlruns\1", Why::Relative),
+            ("file:mlruns/1", Why::Relative),
+            ("/srv/mlruns/1/../../etc", Why::DotSegment),
+            ("/srv/mlruns/./1", Why::DotSegment),
+            ("file:///srv/mlruns/%2E%2E/x", Why::DotSegment),
+            ("file:///srv/mlruns/%2e./x", Why::DotSegment),
+            ("file:///srv/mlruns/a%2F..%2F..%2Fetc", Why::DotSegment),
+            ("mlflow-artifacts:/1/a%2F..%2F..%2Fb", Why::DotSegment),
+            ("s3://bucket/1/a%2F..%2Fb", Why::DotSegment),
+            ("s3://bucket/1/../2", Why::DotSegment),
+            ("s3://bucket/1/%2E%2E/2", Why::DotSegment),
+            ("mlflow-artifacts:/1/%2E%2E/%2E%2E", Why::DotSegment),
+            ("file:///srv/%FF/1", Why::NotUtf8),
+            ("s3://bucket", Why::BucketRoot),
+            ("s3://bucket/", Why::BucketRoot),
+            ("s3://bucket//", Why::BucketRoot),
+            ("gs://bucket", Why::BucketRoot),
+            ("s3://", Why::NoBucket),
+            ("s3:/bucket/1", Why::NoBucket),
+            ("s3://bucket/a//b", Why::EmptySegment),
+            ("s3://bucket/1?versionId=2", Why::QueryOrFragment),
+            ("file://otherhost/srv/mlruns/1", Why::OtherHost),
+            ("/", Why::TopLevel),
+            ("file:///", Why::TopLevel),
+            ("/srv", Why::TopLevel),
+            ("/C:", Why::TopLevel),
+            ("file:///C:/", Why::TopLevel),
+            ("/home/alice", Why::Home),
+            ("/Users/alice/", Why::Home),
+        ];
+        for (uri, why) in refused {
+            match resolver.resolve(uri) {
+                Err(ArtifactError::Refused { why: text, .. }) => {
+                    assert_eq!(text, why.text(), "{uri}")
+                }
+                other => panic!("{uri}: {other:?}"),
+            }
+        }
+        // The destination's root itself is no entity's location.
+        for root in ["mlflow-artifacts:/", "mlflow-artifacts://tracking:5000/", "mlflow-artifacts:"]
+        {
+            let err = resolver.resolve(root).unwrap_err();
+            assert!(err.to_string().contains("the root of --artifacts-destination"), "{err}");
+        }
+        if let Some(home) = std::env::home_dir().filter(|h| h.components().count() > 2) {
+            let err = resolver.resolve(&home.to_string_lossy()).unwrap_err();
+            assert!(err.to_string().contains("a home directory"), "{err}");
+        }
+    }
+
+    #[test]
+    fn proxied_uris_need_a_destination_and_other_stores_are_named() {
+        let resolver = Resolver::new(None).unwrap();
+        let err = resolver.resolve("mlflow-artifacts:/1/abc/artifacts").unwrap_err();
+        assert!(matches!(err, ArtifactError::NoDestination { .. }), "{err:?}");
+        assert!(err.to_string().contains("pass --artifacts-destination"), "{err}");
+        for (uri, scheme) in [
+            ("wasbs://c@acct.blob.core.windows.net/1", "wasbs"),
+            ("hdfs://nn/mlruns/1", "hdfs"),
+            ("dbfs:/databricks/mlflow/1", "dbfs"),
+            ("HTTP://host/1", "http"),
+        ] {
+            match resolver.resolve(uri) {
+                Err(ArtifactError::Unsupported { scheme: named, .. }) => assert_eq!(named, scheme),
+                other => panic!("{uri}: {other:?}"),
+            }
+        }
+        for (destination, why) in [
+            ("mlflow-artifacts:/x", "where the server stores"),
+            ("s3://", "names no bucket"),
+            ("/srv/../x", "`..`"),
+            ("dbfs:/x", "use a path"),
+        ] {
+            let err = Resolver::new(Some(destination)).unwrap_err();
+            assert!(
+                matches!(&err, ArtifactError::InvalidDestination { .. })
+                    && err.to_string().contains(why),
+                "{destination}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn containment_is_by_whole_segments() {
+        let outer = local("/a/b");
+        assert!(outer.contains(&local("/a/b")));
+        assert!(outer.contains(&local("/a/b/c/d")));
+        assert!(!outer.contains(&local("/a/bc")));
+        assert!(!outer.contains(&local("/a")));
+        assert!(!local("/a/b/c").contains(&outer));
+        let exp = cloud(Cloud::S3, "b", "mlruns/1");
+        assert!(exp.contains(&cloud(Cloud::S3, "b", "mlruns/1/abc/artifacts")));
+        assert!(exp.contains(&cloud(Cloud::S3, "b", "mlruns/1")));
+        assert!(!exp.contains(&cloud(Cloud::S3, "b", "mlruns/10/abc")));
+        assert!(!exp.contains(&cloud(Cloud::S3, "other", "mlruns/1/abc")));
+        assert!(!exp.contains(&cloud(Cloud::Gcs, "b", "mlruns/1/abc")));
+        assert!(!exp.contains(&local("/b/mlruns/1/abc")));
+
+        // Resolved from different spellings, the same folder is the same location.
+        let resolver = Resolver::new(Some("/srv/mlartifacts")).unwrap();
+        let mut index = LocationIndex::default();
+        for uri in [
+            "file:///srv/mlartifacts/1/run-a/artifacts",
+            "mlflow-artifacts:/1/run-b/artifacts",
+            "/srv/mlartifacts/1/run-b/artifacts",
+            "/srv/mlartifacts/10/run-c/artifacts",
+            "/srv/mlartifacts/1",
+            "s3://srv/mlartifacts/1/run-d",
+        ] {
+            index.insert(&resolver.locate(uri).unwrap());
+        }
+        let inside = |index: &LocationIndex, uri: &str| -> Vec<(String, u32)> {
+            let location = resolver.resolve(uri).unwrap();
+            index.inside(&location).map(|(key, n)| (key.to_owned(), n)).collect()
+        };
+        assert_eq!(
+            inside(&index, "mlflow-artifacts:/1"),
+            [
+                ("file:///srv/mlartifacts/1/".to_owned(), 1),
+                ("file:///srv/mlartifacts/1/run-a/artifacts/".to_owned(), 1),
+                ("file:///srv/mlartifacts/1/run-b/artifacts/".to_owned(), 2),
+            ]
+        );
+        assert_eq!(
+            inside(&index, "/srv/mlartifacts/1/run-b"),
+            [inside(&index, "/srv/mlartifacts/1")[2].clone()]
+        );
+        assert!(inside(&index, "/srv/mlartifacts/1/run-bb").is_empty());
+        index.remove(&resolver.locate("/srv/mlartifacts/1/run-b/artifacts").unwrap());
+        assert_eq!(inside(&index, "/srv/mlartifacts/1/run-b")[0].1, 1);
+        index.remove(&resolver.locate("mlflow-artifacts:/1/run-b/artifacts").unwrap());
+        assert!(inside(&index, "/srv/mlartifacts/1/run-b").is_empty());
+    }
+
+    #[test]
+    fn reads_the_s3_settings_as_mlflow_does() {
+        let config = CloudConfig::from_vars([
+            ("AWS_ACCESS_KEY_ID", "key"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_DEFAULT_REGION", "eu-west-3"),
+            ("AWS_ENDPOINT_URL", "https://elsewhere.example"),
+            ("AWS_PROFILE", "ignored"),
+            ("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ("MLFLOW_S3_IGNORE_TLS", "true"),
+            ("MLFLOW_BOTO_CLIENT_ADDRESSING_STYLE", "virtual"),
+            ("GOOGLE_APPLICATION_CREDENTIALS", "/etc/gcs.json"),
+            ("HOME", "/root"),
+        ]);
+        let s3: Vec<(String, &str)> =
+            config.s3.iter().map(|(k, v)| (k.as_ref().to_owned(), v.as_str())).collect();
+        let expected = [
+            ("aws_access_key_id", "key"),
+            ("aws_default_region", "eu-west-3"),
+            ("aws_secret_access_key", "secret"),
+            ("aws_endpoint", "http://127.0.0.1:9000"),
+            ("allow_http", "true"),
+            ("allow_invalid_certificates", "true"),
+            ("aws_virtual_hosted_style_request", "true"),
+        ];
+        let expected: Vec<(String, &str)> =
+            expected.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        assert_eq!(s3, expected);
+        assert_eq!(config.gcs.len(), 1);
+        // Without MLflow's endpoint, AWS's own applies, and an https one needs nothing more.
+        let aws = CloudConfig::from_vars([("AWS_ENDPOINT_URL_S3", "https://minio.example")]);
+        assert_eq!(aws.s3.len(), 1);
+        let http = CloudConfig::from_vars([("AWS_ENDPOINT_URL", "HTTP://minio:9000")]);
+        assert_eq!(http.s3.len(), 2);
+    }
+}
