@@ -6,7 +6,10 @@
 //!
 //! - A: the release binary, `mlflow-janitor purge --yes --output json` (default batch size),
 //!   timed from spawn to exit, with its peak RSS from `wait4`;
-//! - B: the same purge as a handful of set-based deletes in one transaction, in-process.
+//! - B: the same purge as a handful of set-based deletes in one transaction, in-process;
+//! - C: A with `--artifacts`, every run holding one 1 KB file under a local
+//!   `--artifacts-destination` (the seed's runs name `mlflow-artifacts:` locations): what the
+//!   artifact side costs in time and memory (its index of every location the store names).
 //!
 //! Both copies must end with the same row counts (and the expected ones): otherwise the bench
 //! exits non-zero. Every database it makes is dropped at the end, a panic included.
@@ -247,19 +250,22 @@ fn run() -> BenchResult<bool> {
     let mut walls_a = Vec::new();
     let mut walls_b = Vec::new();
     let mut rss_a = Vec::new();
+    let mut walls_c = Vec::new();
+    let mut rss_c = Vec::new();
     let mut batches = None;
 
     for round in 1..=ROUNDS {
         let copy_started = Instant::now();
         let uri_a = copies.create(seeded.uri().database(), &format!("a{round}"))?;
         let uri_b = copies.create(seeded.uri().database(), &format!("b{round}"))?;
+        let uri_c = copies.create(seeded.uri().database(), &format!("c{round}"))?;
         println!(
-            "\nround {round}: copied the store twice in {:.1} s",
+            "\nround {round}: copied the store three times in {:.1} s",
             copy_started.elapsed().as_secs_f64()
         );
 
         checkpoint(&copies.server);
-        let a = run_janitor(&janitor, &uri_a)?;
+        let a = run_janitor(&janitor, &uri_a, &[])?;
         let report_batches = a.report["batches"].as_u64();
         println!(
             "  A janitor: {:>7.2} s  peak RSS {:.1} MB  batches {}  entities {}  (janitor's own \
@@ -286,6 +292,32 @@ fn run() -> BenchResult<bool> {
             }
         }
         walls_b.push(b.wall);
+
+        let artifacts = tempfile::tempdir()?;
+        let files = write_artifacts(&mut uri_c.establish()?, artifacts.path())?;
+        checkpoint(&copies.server);
+        let destination = artifacts.path().to_str().ok_or("a UTF-8 temporary path")?;
+        let c = run_janitor(
+            &janitor,
+            &uri_c,
+            &["--artifacts", "--artifacts-destination", destination],
+        )?;
+        let left = walk_files(artifacts.path())?;
+        println!(
+            "  C janitor --artifacts: {:>7.2} s  peak RSS {:.1} MB  deleted {} files in {} \
+             locations  ({files} files before, {left} left)",
+            c.wall.as_secs_f64(),
+            c.max_rss_kb as f64 / 1024.0,
+            c.report["artifacts"]["objects"],
+            c.report["artifacts"]["locations"],
+        );
+        let kept_runs = expected.iter().find(|(table, _)| *table == "runs").map_or(0, |(_, n)| *n);
+        if left != kept_runs as u64 || c.report["artifacts"]["kept"] != serde_json::json!([]) {
+            println!("      <-- MISMATCH: {kept_runs} files should be left, none kept");
+            ok = false;
+        }
+        walls_c.push(c.wall);
+        rss_c.push(c.max_rss_kb);
 
         let counts_a = counts(&mut uri_a.establish()?)?;
         let counts_b = counts(&mut uri_b.establish()?)?;
@@ -325,6 +357,17 @@ fn run() -> BenchResult<bool> {
     println!(
         "  peak RSS of A:          {peak_mb:.1} MB  (target <= {TARGET_RSS_MB} MB){}",
         if peak_mb <= TARGET_RSS_MB { "" } else { "  MISSED" }
+    );
+    let wall_c = mean(&walls_c);
+    println!(
+        "  wall time C (janitor --artifacts, {RUNS} files): {:.2} s  [{}]  ratio C/A {:.2}",
+        wall_c.as_secs_f64(),
+        walls_c.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", "),
+        wall_c.as_secs_f64() / wall_a.as_secs_f64()
+    );
+    println!(
+        "  peak RSS of C:          {:.1} MB  (A: {peak_mb:.1} MB)",
+        *rss_c.iter().max().unwrap_or(&0) as f64 / 1024.0
     );
     println!(
         "  janitor batches (default batch size {}): {}",
@@ -454,10 +497,11 @@ struct JanitorRun {
 
 /// Runs the janitor as a child process; its wall time runs from spawn to exit, and its peak RSS
 /// comes from `wait4`, for this child alone.
-fn run_janitor(binary: &PathBuf, uri: &StoreUri) -> BenchResult<JanitorRun> {
+fn run_janitor(binary: &PathBuf, uri: &StoreUri, extra: &[&str]) -> BenchResult<JanitorRun> {
     let started = Instant::now();
     let mut child = Command::new(binary)
         .args(["purge", "--backend-store-uri", uri.given(), "--yes", "--output", "json"])
+        .args(extra)
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -494,6 +538,39 @@ fn run_janitor(binary: &PathBuf, uri: &StoreUri) -> BenchResult<JanitorRun> {
         .map_err(|e| format!("the janitor's report is not JSON ({e}): {stdout}"))?;
     // ru_maxrss is in kilobytes on Linux.
     Ok(JanitorRun { wall, max_rss_kb: usage.ru_maxrss, report, stderr })
+}
+
+/// One 1 KB file in each run's artifact location, under `root` (the destination its
+/// `mlflow-artifacts:/` URI resolves through). Returns how many.
+fn write_artifacts(conn: &mut DbConnection, root: &std::path::Path) -> BenchResult<u64> {
+    use mlflow_janitor::schema::runs;
+    let uris: Vec<Option<String>> = runs::table.select(runs::artifact_uri).load(conn)?;
+    let mut written = 0;
+    for uri in uris.iter().flatten() {
+        let relative = uri.strip_prefix("mlflow-artifacts:/").ok_or("a proxied URI")?;
+        let dir = root.join(relative);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("model.bin"), [7u8; 1024])?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// The files under `root`.
+fn walk_files(root: &std::path::Path) -> BenchResult<u64> {
+    let mut files = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                dirs.push(entry.path());
+            } else {
+                files += 1;
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// The janitor's per-batch log lines, condensed: which phase, how many rows, how long.

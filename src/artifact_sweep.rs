@@ -9,27 +9,33 @@
 //! the others go on.
 //!
 //! What is deleted, and what is refused:
-//! - A run's `artifact_uri`, a trace's `mlflow.artifactLocation` tag and a logged model's
-//!   `artifact_location` must lie inside their experiment's `artifact_location`, as MLflow puts
-//!   them: anything else is refused. Inside an experiment the same purge deletes, they go with
-//!   the experiment's whole tree (one delete, and a dry run counts each byte once).
+//! - Each entity's own location, each in its own phase: runs, traces and logged models first,
+//!   then an experiment's whole tree (what is left of it). A run's `artifact_uri`, a trace's
+//!   `mlflow.artifactLocation` tag and a logged model's `artifact_location` must lie inside their
+//!   experiment's `artifact_location`, as MLflow puts them: anything else is refused.
 //! - An experiment's tree goes only once its runs, traces and logged models are gone.
-//! - No location goes while any location that the store still names lies inside it: a staying
-//!   entity's, or a model version's source. The store's locations are read once, when the purge
-//!   starts, into an ordered index (about 150 bytes per location), and an entity's are dropped
-//!   from it once its rows are gone.
+//! - No location goes while a location the store still names lies inside it: a staying entity's,
+//!   or a live model version's source (`runs:/` and `models:/` sources protect the whole run or
+//!   model). The store's locations are read once, when the purge starts, into an ordered index
+//!   (in memory: `cargo bench --bench purge` measures it), and an entity's are dropped from it
+//!   once its rows are gone.
+//! - While the store names a location that may lie anywhere but cannot be resolved (an
+//!   `mlflow-artifacts:` URI without --artifacts-destination, an `http(s)://` one), nothing is
+//!   deleted: no check could be made against it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
 use std::time::Instant;
 
+use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
 use tracing::{info, warn};
 
-use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver};
+use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver, Usage};
 use crate::error::Result;
 use crate::plan::{
-    Entity, Located, Phase, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES, TRACE_ARTIFACT_LOCATION_TAG,
+    Entity, Located, Phase, DELETED_MODEL_VERSION, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES,
+    TRACE_ARTIFACT_LOCATION_TAG,
 };
 use crate::purge::Mode;
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info, trace_tags};
@@ -98,13 +104,19 @@ pub struct ArtifactSweep {
     action: Action,
     /// Every location the store names, less those of the entities already purged.
     index: LocationIndex,
+    /// The first location the store names that may lie anywhere and cannot be resolved.
+    unchecked: Option<String>,
     /// The locations of the current batch's purged entities, dropped from the index once
     /// their rows are gone.
     purged: Vec<Location>,
+    /// When sizing: bytes already counted for the entities of each experiment the purge
+    /// deletes, so that the experiment's tree counts only the rest, as a purge would find it.
+    counted_in: HashMap<i32, Usage>,
 }
 
 impl ArtifactSweep {
-    /// Indexes every artifact location the store names. Run it after taking the purge lock.
+    /// Indexes every artifact location the store names. Run it once the purge holds the
+    /// store's lock.
     pub fn new(
         conn: &mut DbConnection,
         schema: &StoreSchema,
@@ -113,55 +125,81 @@ impl ArtifactSweep {
         action: Action,
         report: &mut ArtifactReport,
     ) -> Result<Self> {
-        let mut uris: Vec<Option<String>> = runs::table.select(runs::artifact_uri).load(conn)?;
-        uris.extend(experiments::table.select(experiments::artifact_location).load(conn)?);
+        let mut index = StoreIndex {
+            resolver: &resolver,
+            index: LocationIndex::default(),
+            unchecked: None,
+            report,
+        };
+        // Live model versions first: a `runs:/` or `models:/m-...` source protects that run's or
+        // model's whole location.
+        let mut protected = BTreeSet::new();
+        if schema.has_table("model_versions") {
+            let live = model_versions::current_stage
+                .is_null()
+                .or(model_versions::current_stage.ne(DELETED_MODEL_VERSION));
+            let sources = model_versions::table.filter(live).select(model_versions::source);
+            index.add_references(
+                sources.load_iter::<Option<String>, DefaultLoadingMode>(conn)?,
+                &mut protected,
+            )?;
+            if schema.model_version_storage_location {
+                let stored =
+                    model_versions::table.filter(live).select(model_versions::storage_location);
+                index.add_references(
+                    stored.load_iter::<Option<String>, DefaultLoadingMode>(conn)?,
+                    &mut protected,
+                )?;
+            }
+        }
+        let runs = runs::table.select((runs::run_uuid, runs::artifact_uri));
+        index.add_owned(
+            runs.load_iter::<(String, Option<String>), DefaultLoadingMode>(conn)?,
+            &protected,
+        )?;
+        let experiments = experiments::table.select(experiments::artifact_location);
+        index.add(experiments.load_iter::<Option<String>, DefaultLoadingMode>(conn)?)?;
         if schema.has_table("logged_models") {
-            let models: Vec<String> =
-                logged_models::table.select(logged_models::artifact_location).load(conn)?;
-            uris.extend(models.into_iter().map(Some));
+            let models = logged_models::table
+                .select((logged_models::model_id, logged_models::artifact_location.nullable()));
+            index.add_owned(
+                models.load_iter::<(String, Option<String>), DefaultLoadingMode>(conn)?,
+                &protected,
+            )?;
         }
         if schema.has_table("trace_tags") {
-            uris.extend(
-                trace_tags::table
-                    .filter(trace_tags::key.eq(TRACE_ARTIFACT_LOCATION_TAG))
-                    .select(trace_tags::value)
-                    .load(conn)?,
-            );
+            let traces = trace_tags::table
+                .filter(trace_tags::key.eq(TRACE_ARTIFACT_LOCATION_TAG))
+                .select(trace_tags::value);
+            index.add(traces.load_iter::<Option<String>, DefaultLoadingMode>(conn)?)?;
         }
-        if schema.has_table("model_versions") {
-            uris.extend(model_versions::table.select(model_versions::source).load(conn)?);
-            if schema.model_version_storage_location {
-                uris.extend(
-                    model_versions::table.select(model_versions::storage_location).load(conn)?,
-                );
-            }
-        }
-        let mut index = LocationIndex::default();
-        for uri in uris.iter().flatten() {
-            match resolver.locate(uri) {
-                Ok(location) => index.insert(&location),
-                // Another store's URI (or `runs:/`, `models:/`): nothing in it is ours.
-                Err(ArtifactError::Unsupported { .. }) => {}
-                Err(_) => report.unresolved += 1,
-            }
-        }
+        let StoreIndex { index, unchecked, .. } = index;
         if report.unresolved > 0 {
             warn!(
                 locations = report.unresolved,
-                "artifact locations in the store could not be resolved and are not checked"
+                "artifact locations in the store could not be resolved"
             );
         }
-        Ok(ArtifactSweep { resolver, store, action, index, purged: Vec::new() })
+        Ok(ArtifactSweep {
+            resolver,
+            store,
+            action,
+            index,
+            unchecked,
+            purged: Vec::new(),
+            counted_in: HashMap::new(),
+        })
     }
 
     /// Deletes (or sizes) the artifacts of a locked batch and returns the ids that must keep
-    /// their rows.
+    /// their rows. `located` is what the phase's `locate` found for `ids`.
     pub fn sweep<Id: Display + Ord + Clone>(
         &mut self,
         conn: &mut DbConnection,
         scope: &Scope,
         entity: Entity,
-        batch: &[Located<Id>],
+        ids: &[Id],
+        located: &[Located<Id>],
         report: &mut ArtifactReport,
     ) -> Result<BTreeSet<Id>> {
         let mut kept = BTreeSet::new();
@@ -170,74 +208,95 @@ impl ArtifactSweep {
             report.kept.push(KeptEntity { entity, id: id.to_string(), error });
             kept.insert(id.clone());
         };
-        let experiments: BTreeSet<i32> =
-            batch.iter().filter_map(|located| located.experiment.as_ref().map(|e| e.0)).collect();
-        let experiments: Vec<i32> = experiments.into_iter().collect();
-        // Experiments the same purge deletes: their trees take their entities' artifacts.
-        let doomed = scope.experiments_in_scope_among(conn, &experiments)?;
+        let found: BTreeSet<&Id> = located.iter().map(|l| &l.id).collect();
+        for id in ids.iter().filter(|id| !found.contains(id)) {
+            keep(
+                report,
+                id,
+                "its experiment could not be found, so neither could its artifacts".into(),
+            );
+        }
         let held = if entity == Entity::Experiment && self.action != Action::Measure {
-            let ids: Vec<i32> =
-                batch.iter().filter_map(|l| l.id.to_string().parse().ok()).collect();
+            let ids: Vec<i32> = ids.iter().filter_map(|id| id.to_string().parse().ok()).collect();
             experiments_with_entities(conn, scope.schema(), &ids)?
         } else {
             BTreeSet::new()
         };
-        // The batch's own locations are not "live" for one another.
-        let mut own: HashMap<String, u32> = HashMap::new();
-        let mut purged = Vec::new();
-        let mut actions = Vec::new();
-        for located in batch {
-            let Some(uri) = &located.uri else { continue };
-            let location = self.resolver.locate(uri);
-            if let Ok(location) = &location {
-                *own.entry(location.key()).or_default() += 1;
-            }
+        let mut targets = Vec::new();
+        for located in located {
             if held.contains(&located.id.to_string()) {
                 let error = "some of its runs, traces or logged models were kept (see their \
                              errors): its artifacts stay until they go";
                 keep(report, &located.id, error.to_owned());
                 continue;
             }
-            match self.deletion(located, uri, &doomed) {
-                Ok(Some(target)) => actions.push((located, target, location.ok())),
-                Ok(None) => purged.extend(location.ok()),
+            let Some(uri) = &located.uri else { continue };
+            match self.target(located, uri) {
+                Ok(target) => targets.push((located, target)),
                 Err(error) => keep(report, &located.id, error.to_string()),
             }
         }
-        for (located, target, location) in actions {
+        // The batch's own locations are not "live" for one another.
+        let mut own: HashMap<String, u32> = HashMap::new();
+        for (_, target) in &targets {
+            *own.entry(target.key()).or_default() += 1;
+        }
+        let experiments: BTreeSet<i32> =
+            targets.iter().filter_map(|(l, _)| l.experiment.as_ref().map(|e| e.0)).collect();
+        let experiments: Vec<i32> = experiments.into_iter().collect();
+        let sized_for_later = if self.action == Action::Delete {
+            BTreeSet::new()
+        } else {
+            scope.experiments_in_scope_among(conn, &experiments)?
+        };
+        let mut purged = Vec::new();
+        for (located, target) in targets {
             let started = Instant::now();
-            let done = self.live_inside(&target, &own).and_then(|()| match self.action {
+            let done = self.check(&target, &own).and_then(|()| match self.action {
                 Action::Delete => self.store.delete_tree(&target),
                 Action::Size | Action::Measure => self.store.size(&target),
             });
-            match done {
-                Ok(usage) => {
-                    info!(
-                        entity = entity.name(),
-                        entity.id = %located.id,
-                        location = %target,
-                        objects = usage.objects,
-                        bytes = usage.bytes,
-                        duration_ms = started.elapsed().as_millis() as u64,
-                        dry_run = self.action != Action::Delete,
-                        "artifacts deleted"
-                    );
-                    report.locations += 1;
-                    report.objects += usage.objects;
-                    report.bytes += usage.bytes;
-                    if self.action == Action::Size {
-                        report.listed.push(ListedLocation {
-                            entity,
-                            id: located.id.to_string(),
-                            location: target.to_string(),
-                            objects: usage.objects,
-                            bytes: usage.bytes,
-                        });
-                    }
-                    purged.extend(location);
+            let mut usage = match done {
+                Ok(usage) => usage,
+                Err(error) => {
+                    keep(report, &located.id, error.to_string());
+                    continue;
                 }
-                Err(error) => keep(report, &located.id, error.to_string()),
+            };
+            match &located.experiment {
+                Some((experiment, _)) if sized_for_later.contains(experiment) => {
+                    self.counted_in.entry(*experiment).or_default().add_up(usage);
+                }
+                None => {
+                    let id = located.id.to_string().parse().unwrap_or(i32::MIN);
+                    usage = usage.less(self.counted_in.remove(&id).unwrap_or_default());
+                }
+                Some(_) => {}
             }
+            info!(
+                entity = entity.name(),
+                entity.id = %located.id,
+                location = %target,
+                objects = usage.objects,
+                bytes = usage.bytes,
+                duration_ms = started.elapsed().as_millis() as u64,
+                dry_run = self.action != Action::Delete,
+                "{}",
+                if self.action == Action::Delete { "artifacts deleted" } else { "artifacts sized" }
+            );
+            report.locations += 1;
+            report.objects += usage.objects;
+            report.bytes += usage.bytes;
+            if self.action == Action::Size {
+                report.listed.push(ListedLocation {
+                    entity,
+                    id: located.id.to_string(),
+                    location: target.to_string(),
+                    objects: usage.objects,
+                    bytes: usage.bytes,
+                });
+            }
+            purged.push(target);
         }
         self.purged = purged;
         Ok(kept)
@@ -251,36 +310,30 @@ impl ArtifactSweep {
         }
     }
 
-    /// The location to delete for one entity: `None` when its experiment's tree takes it.
-    fn deletion<Id>(
-        &self,
-        located: &Located<Id>,
-        uri: &str,
-        doomed: &BTreeSet<i32>,
-    ) -> Result<Option<Location>, ArtifactError> {
+    /// The location to delete for one entity: its own, which must lie inside its experiment's.
+    fn target<Id>(&self, located: &Located<Id>, uri: &str) -> Result<Location, ArtifactError> {
         let target = self.resolver.resolve(uri)?;
-        let Some((experiment_id, experiment_uri)) = &located.experiment else {
-            return Ok(Some(target));
-        };
+        let Some((_, experiment_uri)) = &located.experiment else { return Ok(target) };
         let outside = || ArtifactError::OutsideExperiment {
             uri: uri.to_owned(),
             experiment: experiment_uri.clone().unwrap_or_default(),
         };
-        let experiment = experiment_uri.as_deref().ok_or_else(outside)?;
-        let experiment = self.resolver.locate(experiment).map_err(|_| outside())?;
+        let experiment = self.resolver.locate(experiment_uri.as_deref().ok_or_else(outside)?)?;
         if !experiment.contains(&target) {
             return Err(outside());
         }
-        Ok(if doomed.contains(experiment_id) { None } else { Some(target) })
+        Ok(target)
     }
 
-    /// Refuses `target` when a location the store still names, other than the batch's own,
-    /// lies inside it.
-    fn live_inside(
-        &self,
-        target: &Location,
-        own: &HashMap<String, u32>,
-    ) -> Result<(), ArtifactError> {
+    /// Refuses `target` while the store names a location that cannot be checked, or when a
+    /// location it names, other than the batch's own, lies inside `target`.
+    fn check(&self, target: &Location, own: &HashMap<String, u32>) -> Result<(), ArtifactError> {
+        if let Some(first) = &self.unchecked {
+            return Err(ArtifactError::Unchecked {
+                location: target.to_string(),
+                first: first.clone(),
+            });
+        }
         let mut live = Vec::new();
         let mut count = 0;
         for (key, n) in self.index.inside(target) {
@@ -296,6 +349,85 @@ impl ArtifactSweep {
             return Ok(());
         }
         Err(ArtifactError::LiveInside { location: target.to_string(), count, first: live })
+    }
+}
+
+/// Builds the index of the locations a store names.
+struct StoreIndex<'a> {
+    resolver: &'a Resolver,
+    index: LocationIndex,
+    unchecked: Option<String>,
+    report: &'a mut ArtifactReport,
+}
+
+impl StoreIndex<'_> {
+    fn add_one(&mut self, uri: &str) {
+        match self.resolver.locate(uri) {
+            Ok(location) => self.index.insert(&location),
+            // Another store: nothing in it is what a purge deletes.
+            Err(ArtifactError::Unsupported { scheme, .. })
+                if !matches!(scheme.as_str(), "http" | "https") => {}
+            Err(error) => {
+                self.report.unresolved += 1;
+                // A relative or `..` path names no place that a deletion could reach for sure;
+                // a proxied one could be anywhere in the stores.
+                if !matches!(error, ArtifactError::Refused { .. }) && self.unchecked.is_none() {
+                    self.unchecked = Some(uri.to_owned());
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, uris: impl Iterator<Item = QueryResult<Option<String>>>) -> Result<()> {
+        for uri in uris {
+            if let Some(uri) = uri? {
+                self.add_one(&uri);
+            }
+        }
+        Ok(())
+    }
+
+    /// Entities' locations; those of `protected` entities count twice, so that their own
+    /// purge finds one left.
+    fn add_owned(
+        &mut self,
+        rows: impl Iterator<Item = QueryResult<(String, Option<String>)>>,
+        protected: &BTreeSet<String>,
+    ) -> Result<()> {
+        for row in rows {
+            let (id, uri) = row?;
+            let Some(uri) = uri else { continue };
+            self.add_one(&uri);
+            if protected.contains(&id) {
+                self.add_one(&uri);
+            }
+        }
+        Ok(())
+    }
+
+    /// Model version sources: locations, or `runs:/ID/...` and `models:/m-ID` references,
+    /// whose ids go to `protected`.
+    fn add_references(
+        &mut self,
+        uris: impl Iterator<Item = QueryResult<Option<String>>>,
+        protected: &mut BTreeSet<String>,
+    ) -> Result<()> {
+        for uri in uris {
+            let Some(uri) = uri? else { continue };
+            let reference = uri
+                .strip_prefix("runs:/")
+                .or_else(|| uri.strip_prefix("models:/").filter(|rest| rest.starts_with("m-")));
+            match reference {
+                Some(rest) => {
+                    let id = rest.trim_start_matches('/').split('/').next().unwrap_or_default();
+                    protected.insert(id.to_owned());
+                }
+                // `models:/NAME/VERSION` names another version, indexed with its own source.
+                None if uri.starts_with("models:/") => {}
+                None => self.add_one(&uri),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -334,7 +466,7 @@ impl MeasurePass<'_> {
             let Some(last) = ids.last() else { return Ok(()) };
             after = last.clone();
             let located = (artifacts.locate)(self.conn, &ids)?;
-            self.sweep.sweep(self.conn, self.scope, phase.entity, &located, self.report)?;
+            self.sweep.sweep(self.conn, self.scope, phase.entity, &ids, &located, self.report)?;
             self.sweep.batch_done();
         }
     }

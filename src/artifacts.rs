@@ -11,11 +11,13 @@
 //! not an error), so rerunning over an entity whose artifacts already went simply succeeds.
 //!
 //! Both operations stream: a listing is read page by page and never held whole, with a bounded
-//! number of requests in flight (one list request; at most 20 bulk deletes of up to 1,000 keys,
-//! object_store's limit), and local trees are walked with one open directory per level. The API
+//! number of requests in flight (one list request, and object_store's delete concurrency: on S3
+//! at most 20 bulk deletes of up to 1,000 keys, on GCS 10 single deletes), and local trees are
+//! walked with one open directory per level. The API
 //! is synchronous: [`ArtifactStore`] owns a single-threaded tokio runtime and blocks on it.
 //!
-//! Limits, each on the safe side: symbolic links are deleted, never followed; a bucket that does
+//! Limits, each on the safe side: symbolic links inside a location are deleted, never followed,
+//! and a location that is itself a link is an error; a bucket that does
 //! not exist is an error, not an empty location (the settings may point at the wrong server); an
 //! object whose key has an empty, `.` or `..` segment fails its whole location (object_store
 //! cannot address it). A 0-byte "folder" marker whose key ends in `/` (written by some tools,
@@ -77,6 +79,14 @@ pub enum ArtifactError {
     LiveInside { location: String, count: usize, first: Vec<String> },
 
     #[error(
+        "refusing to delete {location}: the store also names `{first}`, which could lie \
+         anywhere and cannot be resolved, so no deletion can be checked against it. Pass \
+         --artifacts-destination (the root of `mlflow server --artifacts-destination`) for \
+         mlflow-artifacts: locations"
+    )]
+    Unchecked { location: String, first: String },
+
+    #[error(
         "cannot reach {location}: {reason}. Check the store's settings (AWS_* variables and \
          MLFLOW_S3_ENDPOINT_URL for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS)"
     )]
@@ -120,6 +130,19 @@ impl Usage {
     fn add(&mut self, bytes: u64) {
         self.objects += 1;
         self.bytes += bytes;
+    }
+
+    pub fn add_up(&mut self, other: Usage) {
+        self.objects += other.objects;
+        self.bytes += other.bytes;
+    }
+
+    /// What is left of this once `part` of it is taken out.
+    pub fn less(self, part: Usage) -> Usage {
+        Usage {
+            objects: self.objects.saturating_sub(part.objects),
+            bytes: self.bytes.saturating_sub(part.bytes),
+        }
     }
 }
 
@@ -385,11 +408,11 @@ fn parse(uri: &str) -> Result<Parsed, Why> {
         return Err(Why::Empty);
     }
     let Some((scheme, rest)) = uri.split_once(':').filter(|(scheme, _)| is_scheme(scheme)) else {
-        // A plain path, taken as it is (MLflow decodes nothing in it).
+        // A plain path: MLflow's local store percent-decodes it too (`url2pathname`).
         if !uri.starts_with('/') {
             return Err(Why::Relative);
         }
-        return Ok(local(segments(uri, false)?));
+        return Ok(local(segments(uri, true)?));
     };
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "mlflow-artifacts" && rest.contains(['?', '#']) {
@@ -418,8 +441,10 @@ fn parse(uri: &str) -> Result<Parsed, Why> {
             if bucket.is_empty() {
                 return Err(Why::NoBucket);
             }
-            // boto3 and google-cloud-storage take the key as written: no decoding.
-            let key = key.trim_matches('/');
+            // boto3 and google-cloud-storage take the key as written, less the path's first
+            // `/`: no decoding, and `s3://b//k` is the key `/k`, which object_store cannot
+            // address.
+            let key = key.strip_prefix('/').unwrap_or(key).trim_end_matches('/');
             if key.split('/').any(str::is_empty) && !key.is_empty() {
                 return Err(Why::EmptySegment);
             }
@@ -677,8 +702,9 @@ fn one_line(error: &dyn std::error::Error) -> String {
 }
 
 /// Walks the tree at `root` without following symbolic links, with one open directory per
-/// level, counting regular files' bytes (a link or other special file counts as an object of 0
-/// bytes); when `delete`, removes each file as it is counted and each directory once emptied.
+/// level, counting regular files' bytes (a link or other special file inside counts as an object
+/// of 0 bytes); when `delete`, removes each file as it is counted and each directory once
+/// emptied. A `root` that is itself a link is an error.
 /// A missing root is an empty tree; what disappears during the walk is skipped. On an error,
 /// returns the objects deleted so far and the reason, naming the path.
 fn walk(root: &Path, delete: bool) -> Result<Usage, (u64, String)> {
@@ -693,8 +719,13 @@ fn walk(root: &Path, delete: bool) -> Result<Usage, (u64, String)> {
         Err(e) if gone(&e) => return Ok(usage),
         Err(e) => return Err(failed(&usage, root, e)),
     };
+    if meta.is_symlink() {
+        // Deleting the link would leave the tree it points at with no row naming it; following
+        // it would delete what may not be this entity's.
+        let why = "the location itself is a symbolic link: delete what it points at by hand";
+        return Err((0, format!("{}: {why}", root.display())));
+    }
     if !meta.is_dir() {
-        // A file, or a link: the link itself is the location, never what it points at.
         if delete {
             match fs::remove_file(root) {
                 Err(e) if !gone(&e) => return Err(failed(&usage, root, e)),
@@ -773,10 +804,10 @@ mod tests {
             ("file:///srv/mlruns/1/0123abcd/artifacts", local("/srv/mlruns/1/0123abcd/artifacts")),
             ("file://localhost/srv/mlruns/1", local("/srv/mlruns/1")),
             ("file:/srv/mlruns/1", local("/srv/mlruns/1")),
-            // pathlib's as_uri() percent-encodes; the plain path is taken as written.
+            // pathlib's as_uri() percent-encodes; MLflow decodes plain paths as well.
             ("file:///srv/my%20runs/1", local("/srv/my runs/1")),
             ("file:///srv/mlruns%2F1/abc", local("/srv/mlruns/1/abc")),
-            ("/srv/my%20runs/1", local("/srv/my%20runs/1")),
+            ("/srv/my%20runs/1", local("/srv/my runs/1")),
             ("/srv/mlruns//1/", local("/srv/mlruns/1")),
             (
                 "s3://bucket/prefix/1/0123abcd/artifacts",
@@ -849,6 +880,8 @@ mod tests {
             ("s3://", Why::NoBucket),
             ("s3:/bucket/1", Why::NoBucket),
             ("s3://bucket/a//b", Why::EmptySegment),
+            ("s3://bucket//1/abc", Why::EmptySegment),
+            ("/srv/mlruns/%2E%2E/x", Why::DotSegment),
             ("s3://bucket/1?versionId=2", Why::QueryOrFragment),
             ("file://otherhost/srv/mlruns/1", Why::OtherHost),
             ("/", Why::TopLevel),

@@ -123,10 +123,12 @@ pub enum Error {
     NotFinished { batches: u64 },
 
     #[error(
-        "{kept} entities were kept because their artifacts could not be deleted (the report \
-         lists them and why); everything else was purged. Fix what the errors name, then rerun"
+        "{kept} entities {} kept because their artifacts could not be deleted (the report lists \
+         them and why); everything else {}. Fix what the errors name, then rerun",
+        if *.dry_run { "would be" } else { "were" },
+        if *.dry_run { "would be purged" } else { "was purged" }
     )]
-    EntitiesKept { kept: usize },
+    EntitiesKept { kept: usize, dry_run: bool },
 
     #[error("{problems} problem(s) found{hint}")]
     ProblemsFound { problems: usize, hint: &'static str },

@@ -289,7 +289,7 @@ pub fn run(
     report.duration_ms = started.elapsed().as_millis() as u64;
     let kept = report.artifacts.as_ref().map_or(0, |artifacts| artifacts.kept.len());
     match result {
-        Ok(()) if kept > 0 => Err(Error::EntitiesKept { kept }),
+        Ok(()) if kept > 0 => Err(Error::EntitiesKept { kept, dry_run: report.dry_run }),
         result => result,
     }
 }
@@ -372,7 +372,7 @@ impl PhaseRunner<'_> {
                         }
                         let located = (of.locate)(conn, &ids)?;
                         let report = self.report.artifacts.get_or_insert_default();
-                        sweep.sweep(conn, self.scope, phase.entity, &located, report)?
+                        sweep.sweep(conn, self.scope, phase.entity, &ids, &located, report)?
                     }
                     _ => BTreeSet::new(),
                 };

@@ -280,7 +280,7 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
         }
         _ => {}
     }
-    if result.is_ok() || report.batches > 0 || matches!(result, Err(Error::EntitiesKept { .. })) {
+    if result.is_ok() || report.batches > 0 {
         print_report(&report, output)?;
     }
     result
@@ -305,6 +305,14 @@ fn purge_with(
     for b in &report.blocked {
         tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
     }
+    let counts = scope.count(&mut conn)?;
+    let entities: i64 = counts.values().sum();
+    if settings.mode == Mode::Delete && !settings.yes && entities > 0 {
+        let what: Vec<String> =
+            counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
+        super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))?;
+    }
+    // After the confirmation: the index of live locations is as fresh as it can be.
     let mut sweep = match &settings.artifacts {
         Some(resolver) => Some(ArtifactSweep::new(
             &mut conn,
@@ -316,13 +324,6 @@ fn purge_with(
         )?),
         None => None,
     };
-    let counts = scope.count(&mut conn)?;
-    let entities: i64 = counts.values().sum();
-    if settings.mode == Mode::Delete && !settings.yes && entities > 0 {
-        let what: Vec<String> =
-            counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
-        super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))?;
-    }
     let bar = super::progress::bar(entities as u64, "entities", quiet);
     let options = purge::Options {
         mode: settings.mode,

@@ -99,7 +99,7 @@ fn a_local_tree_is_sized_then_deleted_and_its_siblings_stay_byte_for_byte() {
 }
 
 #[test]
-fn a_missing_location_or_a_single_file_is_counted_as_it_is() {
+fn a_missing_location_or_a_single_file_is_counted_as_it_is_and_a_linked_one_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::new(CloudConfig::default()).unwrap();
     let resolver = Resolver::new(None).unwrap();
@@ -113,6 +113,15 @@ fn a_missing_location_or_a_single_file_is_counted_as_it_is() {
     assert_eq!(store.size(&location).unwrap(), Usage { objects: 1, bytes: 5 });
     assert_eq!(store.delete_tree(&location).unwrap(), Usage { objects: 1, bytes: 5 });
     assert!(!file.exists() && dir.path().join("1").is_dir());
+
+    // A location that is a link to a tree elsewhere: neither the link nor the tree goes.
+    write(&dir.path().join("elsewhere/big.bin"), b"12345");
+    let link = dir.path().join("1/linked");
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), &link).unwrap();
+    let location = resolver.resolve(link.to_str().unwrap()).unwrap();
+    let err = store.delete_tree(&location).unwrap_err().to_string();
+    assert!(err.contains("is a symbolic link"), "{err}");
+    assert!(link.is_symlink() && dir.path().join("elsewhere/big.bin").exists());
 }
 
 /// moto's `moto_server`, from a venv made on first use (tests run in parallel: one makes it, the

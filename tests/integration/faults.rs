@@ -1,7 +1,9 @@
 //! Faults during a purge: whatever moment the process dies, no run or experiment is left half
-//! deleted, and the next run finishes the job.
+//! deleted, no artifact is left without the row that names it, and the next run finishes the
+//! job.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -44,19 +46,64 @@ fn holdings(conn: &mut mlflow_janitor::DbConnection) -> BTreeMap<String, i64> {
     .collect()
 }
 
-#[test_case(Backend::Postgresql; "postgresql")]
-#[test_case(Backend::Mysql; "mysql")]
-#[test_case(Backend::Sqlite; "sqlite")]
-fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backend) {
+/// Each run's artifact file, as `(experiment id, run id, path)`.
+fn run_files(root: &Path) -> Vec<(String, String, PathBuf)> {
+    if !root.exists() {
+        return Vec::new();
+    }
+    crate::artifacts::files(root)
+        .into_keys()
+        .map(|path| {
+            let mut parts = path.strip_prefix(root).unwrap().iter();
+            let experiment = parts.next().unwrap().to_str().unwrap().to_owned();
+            let run = parts.next().unwrap().to_str().unwrap().to_owned();
+            (experiment, run, path)
+        })
+        .collect()
+}
+
+#[test_case(Backend::Postgresql, false; "postgresql")]
+#[test_case(Backend::Mysql, false; "mysql")]
+#[test_case(Backend::Sqlite, false; "sqlite")]
+#[test_case(Backend::Postgresql, true; "postgresql with artifacts")]
+#[test_case(Backend::Mysql, true; "mysql with artifacts")]
+#[test_case(Backend::Sqlite, true; "sqlite with artifacts")]
+fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
+    backend: Backend,
+    artifacts: bool,
+) {
     let store = mlflow_janitor::test_store::TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("artifact-root");
+    let relocate = |conn: &mut mlflow_janitor::DbConnection| {
+        if artifacts {
+            crate::purge_artifacts::relocate(conn, &[("/mlruns", root.to_str().unwrap())]);
+        }
+    };
     fixtures::live(&mut conn);
+    relocate(&mut conn);
     let live = snapshot(&mut conn);
     fixtures::deleted(&mut conn);
     // Enough soft-deleted runs for the purge to be caught anywhere in its run phase.
     for i in 0..60 {
         fixtures::run(&mut conn, 2, &format!("bulk-{i:02}"), Some(Some(fixtures::now_ms())));
     }
+    relocate(&mut conn);
+    let uris: Vec<String> = mlflow_janitor::schema::runs::table
+        .select(mlflow_janitor::schema::runs::artifact_uri.assume_not_null())
+        .load(&mut conn)
+        .unwrap();
+    if artifacts {
+        for uri in uris {
+            crate::artifacts::write(&Path::new(&uri).join("data.bin"), uri.as_bytes());
+        }
+    }
+    let live_files: Vec<PathBuf> = run_files(&root)
+        .into_iter()
+        .filter(|(_, run, _)| run.starts_with("live-"))
+        .map(|(_, _, path)| path)
+        .collect();
     let initial = holdings(&mut conn);
     let uri = store.uri().given().to_owned();
     let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
@@ -83,6 +130,7 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backe
                 "--backend-store-uri",
                 &uri,
             ])
+            .args(artifacts.then_some("--artifacts"))
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -92,12 +140,20 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backe
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        for (owner, rows) in holdings(&mut conn) {
-            assert_eq!(
-                Some(&rows),
-                initial.get(&owner),
-                "kill {attempt} left {owner} half-deleted"
-            );
+        let held = holdings(&mut conn);
+        for (owner, rows) in &held {
+            assert_eq!(Some(rows), initial.get(owner), "kill {attempt} left {owner} half-deleted");
+        }
+        // Artifacts go before their rows: a file left names a run still there, or, for the
+        // runs of a deleted experiment (whose tree takes their files), that experiment.
+        for (experiment, run, path) in run_files(&root) {
+            let owner = if ["3", "4"].contains(&experiment.as_str()) {
+                format!("experiment {experiment}")
+            } else {
+                format!("run {run}")
+            };
+            let named = held.contains_key(&owner);
+            assert!(named, "kill {attempt} left {} with no row naming it", path.display());
         }
     }
     // The kills did interrupt the purge: some deleted runs went, some are left.
@@ -105,10 +161,13 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backe
     assert!(left > 0 && left <= 69 - 27, "{left} of 69 deleted runs left");
     let rerun = std::process::Command::new(&binary)
         .args(["purge", "--yes", "--backend-store-uri", &uri])
+        .args(artifacts.then_some("--artifacts"))
         .output()
         .unwrap();
     assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
     assert_eq!(snapshot(&mut conn), live);
+    let files_left: Vec<PathBuf> = run_files(&root).into_iter().map(|(_, _, path)| path).collect();
+    assert_eq!(files_left, live_files);
 }
 
 /// A database server of the test's own (in a temporary folder, on a free port), so that it can

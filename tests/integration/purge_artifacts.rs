@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use mlflow_janitor::artifact_sweep::{Action, ArtifactSweep};
 use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use mlflow_janitor::purge::{Mode, Options, Report};
-use mlflow_janitor::schema::{runs, trace_tags};
+use mlflow_janitor::schema::{model_versions, registered_models, runs, trace_tags};
 use mlflow_janitor::scope::{Scope, ScopeRequest};
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, Error};
@@ -78,18 +78,34 @@ fn local_artifacts_of_purged_entities_go_and_live_ones_stay_byte_for_byte(backen
     assert_eq!(files(&root), before, "the dry run changed the artifacts");
     let artifacts = &report["artifacts"];
     let listed = artifacts["listed"].as_array().unwrap();
-    // The deleted run and model of `kept` on their own; `gone` as one tree with all it holds.
-    let entities: Vec<&str> = listed.iter().map(|l| l["entity"].as_str().unwrap()).collect();
-    assert_eq!(entities, ["run", "logged_model", "experiment"], "{artifacts:#}");
+    let bytes = |entries: &mut dyn Iterator<Item = &serde_json::Value>| -> u64 {
+        entries.map(|entry| entry["bytes"].as_u64().unwrap()).sum()
+    };
+    assert_eq!(bytes(&mut listed.iter()), artifacts["bytes"].as_u64().unwrap());
+    // Everything under `gone`, each byte counted once: its runs, model and trace on their own,
+    // then the rest of its tree.
+    let in_gone = |entry: &&serde_json::Value| {
+        let location = entry["location"].as_str().unwrap();
+        Path::new(location).starts_with(root.join("gone"))
+    };
     let gone_bytes: u64 = before
         .iter()
         .filter(|(path, _)| path.starts_with(root.join("gone")))
         .map(|(_, bytes)| bytes.len() as u64)
         .sum();
-    assert_eq!(listed[2]["bytes"], gone_bytes, "{artifacts:#}");
-    assert!(artifacts["bytes"].as_u64().unwrap() > gone_bytes, "{artifacts:#}");
+    assert_eq!(bytes(&mut listed.iter().filter(in_gone)), gone_bytes, "{artifacts:#}");
+    let kinds: std::collections::BTreeSet<&str> =
+        listed.iter().filter(in_gone).map(|entry| entry["entity"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["experiment", "logged_model", "run", "trace"].into(), "{artifacts:#}");
+    // Of `kept`: its deleted run and its deleted logged model.
+    let (models, runs): (Vec<&serde_json::Value>, _) = listed
+        .iter()
+        .filter(|entry| !in_gone(entry))
+        .partition(|entry| entry["entity"] == "logged_model");
+    assert_eq!((models.len(), runs.len()), (1, 1), "{artifacts:#}");
 
-    // `status` tells the same, reading only.
+    // `status` tells the same, reading only; a default purge leaves the deleted logged model
+    // of a live experiment alone.
     let status = assert_cmd::Command::cargo_bin("mlflow-janitor")
         .unwrap()
         .args(["status", "--artifacts", "--output", "json", "--backend-store-uri", &uri])
@@ -97,10 +113,8 @@ fn local_artifacts_of_purged_entities_go_and_live_ones_stay_byte_for_byte(backen
         .unwrap();
     assert_ok(&status, "status --artifacts");
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    // A default purge leaves the deleted logged model of a live experiment alone.
-    let model = &listed[1]["bytes"];
     assert_eq!(
-        status["artifacts"]["bytes"].as_u64().unwrap() + model.as_u64().unwrap(),
+        status["artifacts"]["bytes"].as_u64().unwrap() + models[0]["bytes"].as_u64().unwrap(),
         artifacts["bytes"].as_u64().unwrap(),
         "{status:#}"
     );
@@ -190,12 +204,14 @@ fn purge_with_artifacts(
     (result, report)
 }
 
-/// Rewrites the fixture store's artifact locations (`/mlruns/...`), each `(from, to)` in turn.
-fn relocate(conn: &mut DbConnection, moves: &[(&str, &str)]) {
+/// Rewrites the fixture store's artifact locations (`/mlruns/...`), trace tags included, each
+/// `(from, to)` in turn.
+pub(crate) fn relocate(conn: &mut DbConnection, moves: &[(&str, &str)]) {
     for (table, column) in [
         ("experiments", "artifact_location"),
         ("runs", "artifact_uri"),
         ("logged_models", "artifact_location"),
+        ("trace_tags", "value"),
     ] {
         for (from, to) in moves {
             // Test paths hold no quote.
@@ -232,9 +248,10 @@ fn artifacts_under(conn: &mut DbConnection, root: &str) -> Vec<PathBuf> {
     paths
 }
 
-/// A run whose artifact URI climbs out with `..`, and one that lies outside its experiment's
-/// location, keep their rows and files; everything else is purged. Once their URIs are fixed,
-/// a rerun finishes.
+/// A run whose artifact URI climbs out with `..`, one that lies outside its experiment's
+/// location, and one a live model version was registered from (`runs:/`) keep their rows and
+/// files; everything else is purged. Once their URIs are fixed and the version is gone, a rerun
+/// finishes.
 #[test_case(Backend::Postgresql; "postgresql")]
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
@@ -253,31 +270,47 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
             .execute(&mut conn)
             .unwrap();
     }
+    // A live model version registered from a deleted run, as `runs:/` (its files are the run's).
+    diesel::insert_into(registered_models::table)
+        .values(registered_models::name.eq("protector"))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::insert_into(model_versions::table)
+        .values((
+            model_versions::name.eq("protector"),
+            model_versions::version.eq(1),
+            model_versions::current_stage.eq("None"),
+            model_versions::source.eq("runs:/gone-run-undated/model"),
+        ))
+        .execute(&mut conn)
+        .unwrap();
     let before = files(dir.path());
 
     let (result, report) = purge_with_artifacts(&mut conn, CloudConfig::default());
     let err = result.unwrap_err();
-    assert!(matches!(err, Error::EntitiesKept { kept: 2 }), "{err}");
+    assert!(matches!(err, Error::EntitiesKept { kept: 3, dry_run: false }), "{err}");
     assert_eq!(err.exit_status(), 9);
     let artifacts = report.artifacts.unwrap();
     let kept: Vec<(&str, &str)> =
         artifacts.kept.iter().map(|k| (k.id.as_str(), k.error.as_str())).collect();
-    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept.len(), 3, "{kept:?}");
     assert_eq!(kept[0].0, "gone-run-1");
     assert!(kept[0].1.contains("`..` segment"), "{}", kept[0].1);
     assert_eq!(kept[1].0, "gone-run-2");
     assert!(kept[1].1.contains("outside their experiment's artifact location"), "{}", kept[1].1);
+    assert_eq!(kept[2].0, "gone-run-undated");
+    assert!(kept[2].1.contains("1 live location(s) lie inside it"), "{}", kept[2].1);
     let left: Vec<String> = runs::table
         .filter(runs::lifecycle_stage.eq("deleted"))
         .select(runs::run_uuid)
         .order(runs::run_uuid)
         .load(&mut conn)
         .unwrap();
-    assert_eq!(left, ["gone-run-1", "gone-run-2"]);
+    assert_eq!(left, ["gone-run-1", "gone-run-2", "gone-run-undated"]);
     // Whatever belonged to purged entities is gone; everything else is as it was.
     let doomed = |path: &Path| {
         let path = path.to_str().unwrap();
-        ["/3/", "/4/", "/gone-run-undated/"].iter().any(|part| path.contains(part))
+        ["/3/", "/4/"].iter().any(|part| path.contains(part))
     };
     let expected: std::collections::BTreeMap<_, _> =
         before.into_iter().filter(|(path, _)| !doomed(path)).collect();
@@ -291,9 +324,10 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
             .execute(&mut conn)
             .unwrap();
     }
+    diesel::delete(model_versions::table).execute(&mut conn).unwrap();
     let (result, report) = purge_with_artifacts(&mut conn, CloudConfig::default());
     result.unwrap();
-    assert_eq!(report.entities[&mlflow_janitor::plan::Entity::Run], 2);
+    assert_eq!(report.entities[&mlflow_janitor::plan::Entity::Run], 3);
     let expected: std::collections::BTreeMap<_, _> = expected
         .into_iter()
         .filter(|(path, _)| {
@@ -305,8 +339,8 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
 }
 
 /// Live experiment 1 and deleted experiment 3 in a bucket that refuses deletes: the deleted runs
-/// of 1 and experiment 3 (whose runs' objects lie in its tree) keep their rows and objects; the
-/// rest, in a bucket that takes deletes, is purged with its objects.
+/// of both, and experiment 3 with them, keep their rows and objects; the rest, in a bucket that
+/// takes deletes, is purged with its objects.
 #[test]
 fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
     let moto = Moto::start();
@@ -344,8 +378,10 @@ fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
     let err = result.unwrap_err();
     let artifacts = report.artifacts.unwrap();
     let kept: Vec<&str> = artifacts.kept.iter().map(|k| k.id.as_str()).collect();
-    assert_eq!(kept, ["gone-run-1", "gone-run-undated", "3"], "{err}");
-    for kept in &artifacts.kept {
+    let runs =
+        ["doomed-run-3a", "doomed-run-3b", "doomed-run-3c", "gone-run-1", "gone-run-undated"];
+    assert_eq!(kept, [&runs[..], &["3"]].concat(), "{err}");
+    for kept in &artifacts.kept[..runs.len()] {
         assert!(kept.error.contains("AccessDenied"), "{}", kept.error);
     }
     let experiments: Vec<i32> = mlflow_janitor::schema::experiments::table
@@ -357,13 +393,15 @@ fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
     assert_eq!(listed("locked"), locked_before);
     let open = listed("open");
     assert_eq!(open, ["2/live-run-2a/artifacts/data.bin", "2/live-run-2b/artifacts/data.bin"]);
-    // Experiment 4 and the deleted run of live experiment 2 are purged, and experiment 3's
-    // runs: their objects stay in its tree, which its row still names.
+    // Experiment 4 and the deleted run of live experiment 2 are purged.
     let runs_left: Vec<String> =
         runs::table.select(runs::run_uuid).order(runs::run_uuid).load(&mut conn).unwrap();
     assert_eq!(
         runs_left,
         [
+            "doomed-run-3a",
+            "doomed-run-3b",
+            "doomed-run-3c",
             "gone-run-1",
             "gone-run-undated",
             "live-run-1a",
@@ -372,4 +410,72 @@ fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
             "live-run-2b"
         ]
     );
+}
+
+/// Behind `mlflow server --serve-artifacts`, entities name `mlflow-artifacts:` URIs. Without
+/// --artifacts-destination nothing can be resolved: every entity with artifacts is kept, with
+/// an error saying what to pass, and nothing is deleted. With it, the purge finishes.
+#[test]
+fn proxied_artifacts_resolve_through_the_destination_and_without_it_are_kept() {
+    let (store, mut conn) = fixtures::seeded_store(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let destination = dir.path().join("mlartifacts");
+    let destination = destination.to_str().unwrap();
+    artifacts_under(&mut conn, destination);
+    relocate(&mut conn, &[(destination, "mlflow-artifacts:")]);
+    let before = files(dir.path());
+    let uri = store.uri().given();
+
+    let (kept, report) = purge_artifacts(uri, &["--yes"], &[]);
+    assert_eq!(kept.status.code(), Some(9), "{}", String::from_utf8_lossy(&kept.stderr));
+    let errors = report["artifacts"]["kept"].as_array().unwrap();
+    assert!(!errors.is_empty());
+    for kept in errors {
+        let error = kept["error"].as_str().unwrap();
+        // A deleted experiment is kept because its runs are.
+        let why =
+            if kept["entity"] == "experiment" { "runs" } else { "pass --artifacts-destination" };
+        assert!(error.contains(why), "{error}");
+    }
+    assert_eq!(files(dir.path()), before);
+
+    let (purged, report) =
+        purge_artifacts(uri, &["--yes", "--artifacts-destination", destination], &[]);
+    assert_ok(&purged, "purge --artifacts-destination");
+    assert_eq!(report["artifacts"]["kept"], serde_json::json!([]), "{report:#}");
+    let left: Vec<String> = files(dir.path())
+        .into_keys()
+        .map(|path| path.strip_prefix(destination).unwrap().to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "1/live-run-1a/artifacts/data.bin",
+            "1/live-run-1b/artifacts/data.bin",
+            "1/models/live-model-1/data.bin",
+            "1/traces/live-trace-1/artifacts/data.bin",
+            "2/live-run-2a/artifacts/data.bin",
+            "2/live-run-2b/artifacts/data.bin"
+        ]
+    );
+}
+
+/// A live experiment behind the artifact proxy, in a store whose other experiments are local:
+/// without --artifacts-destination, where its files lie is unknown, so nothing is deleted.
+#[test]
+fn a_live_proxied_location_that_cannot_be_resolved_stops_every_deletion() {
+    let (_store, mut conn) = fixtures::seeded_store(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    artifacts_under(&mut conn, root.to_str().unwrap());
+    relocate(&mut conn, &[(&format!("{}/2", root.display()), "mlflow-artifacts:/2")]);
+    let before = files(dir.path());
+
+    let (result, report) = purge_with_artifacts(&mut conn, CloudConfig::default());
+    assert!(matches!(result, Err(Error::EntitiesKept { .. })), "{result:?}");
+    let artifacts = report.artifacts.unwrap();
+    assert_eq!(artifacts.locations, 0);
+    let refused = artifacts.kept.iter().find(|k| k.id == "gone-run-1").unwrap();
+    assert!(refused.error.contains("cannot be resolved"), "{}", refused.error);
+    assert_eq!(files(dir.path()), before);
 }
