@@ -232,17 +232,17 @@ impl ArtifactSweep {
             }
             let Some(uri) = &located.uri else { continue };
             match self.target(located, uri) {
-                Ok(target) => targets.push((located, target)),
+                Ok((target, experiment)) => targets.push((located, target, experiment)),
                 Err(error) => keep(report, &located.id, error.to_string()),
             }
         }
         // The batch's own locations are not "live" for one another.
         let mut own: HashMap<String, u32> = HashMap::new();
-        for (_, target) in &targets {
+        for (_, target, _) in &targets {
             *own.entry(target.key()).or_default() += 1;
         }
         let experiments: BTreeSet<i32> =
-            targets.iter().filter_map(|(l, _)| l.experiment.as_ref().map(|e| e.0)).collect();
+            targets.iter().filter_map(|(l, ..)| l.experiment.as_ref().map(|e| e.0)).collect();
         let experiments: Vec<i32> = experiments.into_iter().collect();
         let sized_for_later = if self.action == Action::Delete {
             BTreeSet::new()
@@ -250,10 +250,16 @@ impl ArtifactSweep {
             scope.experiments_in_scope_among(conn, &experiments)?
         };
         let mut purged = Vec::new();
-        for (located, target) in targets {
+        for (located, target, experiment) in targets {
             let started = Instant::now();
             let done = self.check(&target, &own).and_then(|()| match self.action {
-                Action::Delete => self.store.delete_tree(&target),
+                Action::Delete => {
+                    let usage = self.store.delete_tree(&target)?;
+                    if let Some(experiment) = &experiment {
+                        self.store.prune_empty_parents(&target, experiment);
+                    }
+                    Ok(usage)
+                }
                 Action::Size | Action::Measure => self.store.size(&target),
             });
             let mut usage = match done {
@@ -310,10 +316,14 @@ impl ArtifactSweep {
         }
     }
 
-    /// The location to delete for one entity: its own, which must lie inside its experiment's.
-    fn target<Id>(&self, located: &Located<Id>, uri: &str) -> Result<Location, ArtifactError> {
+    /// The location to delete for one entity, its own, and its experiment's, which must hold it.
+    fn target<Id>(
+        &self,
+        located: &Located<Id>,
+        uri: &str,
+    ) -> Result<(Location, Option<Location>), ArtifactError> {
         let target = self.resolver.resolve(uri)?;
-        let Some((_, experiment_uri)) = &located.experiment else { return Ok(target) };
+        let Some((_, experiment_uri)) = &located.experiment else { return Ok((target, None)) };
         let outside = || ArtifactError::OutsideExperiment {
             uri: uri.to_owned(),
             experiment: experiment_uri.clone().unwrap_or_default(),
@@ -322,7 +332,7 @@ impl ArtifactSweep {
         if !experiment.contains(&target) {
             return Err(outside());
         }
-        Ok(target)
+        Ok((target, Some(experiment)))
     }
 
     /// Refuses `target` while the store names a location that cannot be checked, or when a

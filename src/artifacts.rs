@@ -675,6 +675,20 @@ impl ArtifactStore {
         }
     }
 
+    /// Removes the directories between a deleted `location` and `within`, while they are empty:
+    /// a run's `<experiment>/<run id>/` once its `artifacts/` went. Local only (object stores
+    /// have no directories); a directory that is not empty, or cannot go, stays.
+    pub fn prune_empty_parents(&self, location: &Location, within: &Location) {
+        let (Location::Local(path), Location::Local(root)) = (location, within) else { return };
+        let mut dir = path.parent();
+        while let Some(parent) = dir.filter(|d| d.starts_with(root) && d != root) {
+            if fs::remove_dir(parent).is_err() {
+                break;
+            }
+            dir = parent.parent();
+        }
+    }
+
     fn client(
         &self,
         location: &Location,

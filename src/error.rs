@@ -123,12 +123,17 @@ pub enum Error {
     NotFinished { batches: u64 },
 
     #[error(
-        "{kept} entities {} kept because their artifacts could not be deleted (the report lists \
-         them and why); everything else {}. Fix what the errors name, then rerun",
-        if *.dry_run { "would be" } else { "were" },
+        "{kept} {} kept because the artifacts could not be deleted (the report lists each, and \
+         why; the first: {first}); everything else {}. Fix what the errors name, then rerun",
+        match (*.kept == 1, *.dry_run) {
+            (true, false) => "entity was",
+            (true, true) => "entity would be",
+            (false, false) => "entities were",
+            (false, true) => "entities would be",
+        },
         if *.dry_run { "would be purged" } else { "was purged" }
     )]
-    EntitiesKept { kept: usize, dry_run: bool },
+    EntitiesKept { kept: usize, first: String, dry_run: bool },
 
     #[error("{problems} problem(s) found{hint}")]
     ProblemsFound { problems: usize, hint: &'static str },

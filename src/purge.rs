@@ -287,10 +287,14 @@ pub fn run(
         }),
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
-    let kept = report.artifacts.as_ref().map_or(0, |artifacts| artifacts.kept.len());
-    match result {
-        Ok(()) if kept > 0 => Err(Error::EntitiesKept { kept, dry_run: report.dry_run }),
-        result => result,
+    let kept = report.artifacts.as_ref().map_or(&[][..], |artifacts| &artifacts.kept[..]);
+    match (result, kept.first()) {
+        (Ok(()), Some(first)) => Err(Error::EntitiesKept {
+            kept: kept.len(),
+            first: format!("{} {}: {}", first.entity.name(), first.id, first.error),
+            dry_run: report.dry_run,
+        }),
+        (result, _) => result,
     }
 }
 

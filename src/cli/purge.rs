@@ -345,10 +345,10 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
         }
         Output::Text => {
             if report.dry_run {
-                println!("{:<12} {:<32} {:>12}  rows of", "entity", "table", "rows");
+                println!("{:<13} {:<32} {:>12}  rows of", "entity", "table", "rows");
                 for step in report.steps.iter().filter(|step| !step.skipped) {
                     println!(
-                        "{:<12} {:<32} {:>12}  {}",
+                        "{:<13} {:<32} {:>12}  {}",
                         step.entity.name(),
                         step.table,
                         step.rows,
@@ -359,12 +359,12 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
             if let Some(artifacts) = report.artifacts.as_ref().filter(|_| report.dry_run) {
                 println!();
                 println!(
-                    "{:<12} {:<32} {:>10} {:>14}  location",
+                    "{:<13} {:<32} {:>10} {:>14}  location",
                     "entity", "id", "objects", "bytes"
                 );
                 for listed in &artifacts.listed {
                     println!(
-                        "{:<12} {:<32} {:>10} {:>14}  {}",
+                        "{:<13} {:<32} {:>10} {:>14}  {}",
                         listed.entity.name(),
                         listed.id,
                         listed.objects,
