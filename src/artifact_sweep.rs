@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use diesel::connection::DefaultLoadingMode;
 use diesel::prelude::*;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver, Usage};
 use crate::error::Result;
@@ -279,17 +279,15 @@ impl ArtifactSweep {
                 }
                 Some(_) => {}
             }
-            info!(
-                entity = entity.name(),
-                entity.id = %located.id,
-                location = %target,
-                objects = usage.objects,
-                bytes = usage.bytes,
-                duration_ms = started.elapsed().as_millis() as u64,
-                dry_run = self.action != Action::Delete,
-                "{}",
-                if self.action == Action::Delete { "artifacts deleted" } else { "artifacts sized" }
-            );
+            // A deletion is news for the log; a size is for the report (debug level).
+            let duration_ms = started.elapsed().as_millis() as u64;
+            if self.action == Action::Delete {
+                info!(entity = entity.name(), entity.id = %located.id, location = %target,
+                      objects = usage.objects, bytes = usage.bytes, duration_ms, "artifacts deleted");
+            } else {
+                debug!(entity = entity.name(), entity.id = %located.id, location = %target,
+                       objects = usage.objects, bytes = usage.bytes, duration_ms, "artifacts sized");
+            }
             report.locations += 1;
             report.objects += usage.objects;
             report.bytes += usage.bytes;
