@@ -33,11 +33,8 @@ use tracing::{debug, info, warn};
 
 use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver, Usage};
 use crate::error::Result;
-use crate::plan::{
-    Entity, Located, Phase, DELETED_MODEL_VERSION, EXPERIMENTS, LOGGED_MODELS, RUNS, TRACES,
-    TRACE_ARTIFACT_LOCATION_TAG,
-};
-use crate::purge::Mode;
+use crate::plan::{Entity, Located, Phase, DELETED_MODEL_VERSION, TRACE_ARTIFACT_LOCATION_TAG};
+use crate::purge::{visit_phases, Mode, PhaseVisitor, DEFAULT_BATCH_SIZE};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info, trace_tags};
 use crate::scope::Scope;
 use crate::store::DbConnection;
@@ -447,11 +444,7 @@ pub fn measure(
     sweep: &mut ArtifactSweep,
     report: &mut ArtifactReport,
 ) -> Result<()> {
-    let mut pass = MeasurePass { conn, scope, sweep, report };
-    pass.phase(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
-    pass.phase(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
-    pass.phase(&LOGGED_MODELS, String::new(), |c, after, n| scope.next_logged_models(c, after, n))?;
-    pass.phase(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))
+    visit_phases(scope, &mut MeasurePass { conn, scope, sweep, report })
 }
 
 struct MeasurePass<'a> {
@@ -461,7 +454,7 @@ struct MeasurePass<'a> {
     report: &'a mut ArtifactReport,
 }
 
-impl MeasurePass<'_> {
+impl PhaseVisitor for MeasurePass<'_> {
     fn phase<Id: Clone + Display + Ord>(
         &mut self,
         phase: &Phase<Id>,
@@ -470,7 +463,7 @@ impl MeasurePass<'_> {
     ) -> Result<()> {
         let Some(artifacts) = &phase.artifacts else { return Ok(()) };
         loop {
-            let ids = next_batch(self.conn, &after, MEASURE_BATCH)?;
+            let ids = next_batch(self.conn, &after, DEFAULT_BATCH_SIZE as i64)?;
             let Some(last) = ids.last() else { return Ok(()) };
             after = last.clone();
             let located = (artifacts.locate)(self.conn, &ids)?;
@@ -479,8 +472,6 @@ impl MeasurePass<'_> {
         }
     }
 }
-
-const MEASURE_BATCH: i64 = 500;
 
 /// The experiments among `ids` that still have runs, traces or logged models.
 fn experiments_with_entities(

@@ -108,6 +108,13 @@ pub struct Located<Id> {
     pub experiment: Option<(i32, Option<String>)>,
 }
 
+/// `(id, location, experiment id, experiment's location)` rows as [`Located`].
+fn in_experiments<Id>(rows: Vec<(Id, Option<String>, i32, Option<String>)>) -> Vec<Located<Id>> {
+    rows.into_iter()
+        .map(|(id, uri, experiment, at)| Located { id, uri, experiment: Some((experiment, at)) })
+        .collect()
+}
+
 /// Where MLflow records a trace's artifact location.
 pub const TRACE_ARTIFACT_LOCATION_TAG: &str = "mlflow.artifactLocation";
 
@@ -220,7 +227,7 @@ pub static RUNS: Phase<String> = Phase {
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, _cutoffs| lock!(conn, runs, purgeable_runs!(ids)),
         locate: |conn, ids| {
-            let rows: Vec<(String, Option<String>, i32, Option<String>)> = runs::table
+            let rows = runs::table
                 .inner_join(experiments::table)
                 .filter(runs::run_uuid.eq_any(ids))
                 .select((
@@ -230,14 +237,7 @@ pub static RUNS: Phase<String> = Phase {
                     experiments::artifact_location,
                 ))
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, uri, experiment, at)| Located {
-                    id,
-                    uri,
-                    experiment: Some((experiment, at)),
-                })
-                .collect())
+            Ok(in_experiments(rows))
         },
     }),
 };
@@ -283,7 +283,7 @@ pub static TRACES: Phase<String> = Phase {
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, cutoffs| lock!(conn, trace_info, purgeable_traces!(ids, cutoffs)),
         locate: |conn, ids| {
-            let rows: Vec<(String, Option<String>, i32, Option<String>)> = trace_info::table
+            let rows = trace_info::table
                 .inner_join(experiments::table)
                 .left_join(
                     trace_tags::table.on(trace_tags::request_id
@@ -298,14 +298,7 @@ pub static TRACES: Phase<String> = Phase {
                     experiments::artifact_location,
                 ))
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, uri, experiment, at)| Located {
-                    id,
-                    uri,
-                    experiment: Some((experiment, at)),
-                })
-                .collect())
+            Ok(in_experiments(rows))
         },
     }),
 };
@@ -350,24 +343,17 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, _cutoffs| lock!(conn, logged_models, purgeable_logged_models!(ids)),
         locate: |conn, ids| {
-            let rows: Vec<(String, String, i32, Option<String>)> = logged_models::table
+            let rows = logged_models::table
                 .inner_join(experiments::table)
                 .filter(logged_models::model_id.eq_any(ids))
                 .select((
                     logged_models::model_id,
-                    logged_models::artifact_location,
+                    logged_models::artifact_location.nullable(),
                     experiments::experiment_id,
                     experiments::artifact_location,
                 ))
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, uri, experiment, at)| Located {
-                    id,
-                    uri: Some(uri),
-                    experiment: Some((experiment, at)),
-                })
-                .collect())
+            Ok(in_experiments(rows))
         },
     }),
 };

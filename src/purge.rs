@@ -318,18 +318,35 @@ fn run_phases(
         progress,
         first_step: 0,
     };
-    runner.run(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
-    runner.run(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
-    runner
-        .run(&LOGGED_MODELS, String::new(), |c, after, n| scope.next_logged_models(c, after, n))?;
-    runner.run(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))?;
+    visit_phases(scope, &mut runner)
+}
+
+/// Something done to each phase of the plan, over its batches in a scope.
+pub(crate) trait PhaseVisitor {
+    /// One phase, whose batches `next_batch` pages through in key order from `first`.
+    fn phase<Id: Clone + Display + Ord>(
+        &mut self,
+        phase: &Phase<Id>,
+        first: Id,
+        next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
+    ) -> Result<()>;
+}
+
+/// Visits the plan's phases in order, each with the pager of its entities in `scope`.
+pub(crate) fn visit_phases(scope: &Scope, visitor: &mut impl PhaseVisitor) -> Result<()> {
+    visitor.phase(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
+    visitor.phase(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
+    visitor.phase(&LOGGED_MODELS, String::new(), |c, after, n| {
+        scope.next_logged_models(c, after, n)
+    })?;
+    visitor.phase(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))?;
     let first_version =
         ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN };
-    runner.run(&MODEL_VERSIONS, first_version, |c, after, n| {
+    visitor.phase(&MODEL_VERSIONS, first_version, |c, after, n| {
         scope.next_model_versions(c, after, n)
     })?;
-    runner.run(&WEBHOOKS, String::new(), |c, after, n| scope.next_webhooks(c, after, n))?;
-    runner.run(&JOBS, String::new(), |c, after, n| scope.next_jobs(c, after, n))
+    visitor.phase(&WEBHOOKS, String::new(), |c, after, n| scope.next_webhooks(c, after, n))?;
+    visitor.phase(&JOBS, String::new(), |c, after, n| scope.next_jobs(c, after, n))
 }
 
 struct PhaseRunner<'a> {
@@ -345,9 +362,9 @@ struct PhaseRunner<'a> {
     first_step: usize,
 }
 
-impl PhaseRunner<'_> {
-    /// Runs one phase over the batches `next_batch` gives, starting after the key `after`.
-    fn run<Id: Clone + Display + Ord>(
+impl PhaseVisitor for PhaseRunner<'_> {
+    /// Runs one phase over the batches `next_batch` gives: deletes them, batch by batch.
+    fn phase<Id: Clone + Display + Ord>(
         &mut self,
         phase: &Phase<Id>,
         mut after: Id,
