@@ -12,6 +12,7 @@ use diesel::sql_types::{BigInt, Text};
 use mlflow_janitor::Backend;
 use test_case::test_case;
 
+use crate::own_server::OwnServer;
 use crate::{fixtures, snapshot};
 
 #[derive(QueryableByName, PartialEq, Eq, Debug)]
@@ -168,136 +169,6 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
     assert_eq!(snapshot(&mut conn), live);
     let files_left: Vec<PathBuf> = run_files(&root).into_iter().map(|(_, _, path)| path).collect();
     assert_eq!(files_left, live_files);
-}
-
-/// A database server of the test's own (in a temporary folder, on a free port), so that it can
-/// be restarted without disturbing the other tests. Stopped when dropped.
-struct OwnServer {
-    backend: Backend,
-    data: tempfile::TempDir,
-    port: u16,
-    mariadb: std::cell::RefCell<Option<std::process::Child>>,
-}
-
-impl OwnServer {
-    fn start(backend: Backend) -> OwnServer {
-        let data = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // Neither server runs as root: their files and processes belong to their own user then.
-        let owner = if backend == Backend::Postgresql { "postgres" } else { "mysql" };
-        if unsafe { libc::geteuid() } == 0 {
-            let chown = std::process::Command::new("chown")
-                .args(["-R", &format!("{owner}:{owner}")])
-                .arg(data.path())
-                .status()
-                .unwrap();
-            assert!(chown.success());
-        }
-        let server = OwnServer { backend, data, port, mariadb: Default::default() };
-        let db = server.data.path().join("db");
-        let db = db.to_str().unwrap();
-        if backend == Backend::Postgresql {
-            server.run("postgres", &["initdb", "-A", "trust", "-U", "postgres", "-D", db]);
-        } else {
-            let datadir = format!("--datadir={db}");
-            let auth = "--auth-root-authentication-method=normal";
-            server.run("mysql", &["mariadb-install-db", &datadir, auth, "--skip-test-db"]);
-        }
-        server.start_again();
-        server
-    }
-
-    /// Runs a server tool as the server's user (when the test runs as root).
-    fn run(&self, user: &str, program_and_args: &[&str]) {
-        let output = self.command(user, program_and_args).output().unwrap();
-        assert!(
-            output.status.success(),
-            "{program_and_args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn command(&self, user: &str, program_and_args: &[&str]) -> std::process::Command {
-        let (program, args) = program_and_args.split_first().unwrap();
-        let mut command = crate::as_user(user, program);
-        command.args(args);
-        command
-    }
-
-    fn pg_ctl(&self, action: &str) {
-        let db = self.data.path().join("db");
-        let options = format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp", self.port);
-        let args = ["pg_ctl", "-w", "-m", "fast", "-l", "/dev/null", "-D", db.to_str().unwrap()];
-        let mut args = args.to_vec();
-        args.extend(["-o", &options, action]);
-        self.run("postgres", &args);
-    }
-
-    fn start_again(&self) {
-        if self.backend == Backend::Postgresql {
-            return self.pg_ctl("start");
-        }
-        let path = self.data.path();
-        let child = self
-            .command(
-                "mysql",
-                &[
-                    "/usr/sbin/mariadbd",
-                    "--no-defaults",
-                    &format!("--datadir={}", path.join("db").display()),
-                    &format!("--port={}", self.port),
-                    "--bind-address=127.0.0.1",
-                    &format!("--socket={}", path.join("sock").display()),
-                    &format!("--log-error={}", path.join("error.log").display()),
-                    &format!("--pid-file={}", path.join("pid").display()),
-                ],
-            )
-            .spawn()
-            .unwrap();
-        *self.mariadb.borrow_mut() = Some(child);
-        for _ in 0..100 {
-            if mlflow_janitor::StoreUri::parse(&self.admin_uri()).unwrap().establish().is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let log = std::fs::read_to_string(path.join("error.log")).unwrap_or_default();
-        panic!("mariadbd did not start:\n{log}");
-    }
-
-    fn stop(&self) {
-        if self.backend == Backend::Postgresql {
-            return self.pg_ctl("stop");
-        }
-        if let Some(mut child) = self.mariadb.borrow_mut().take() {
-            // mariadbd itself (runuser's child when run as root) shuts down cleanly on SIGTERM.
-            let pid = std::fs::read_to_string(self.data.path().join("pid")).unwrap();
-            unsafe { libc::kill(pid.trim().parse().unwrap(), libc::SIGTERM) };
-            child.wait().unwrap();
-        }
-    }
-
-    fn restart(&self) {
-        self.stop();
-        self.start_again();
-    }
-
-    fn admin_uri(&self) -> String {
-        format!("mysql://root@127.0.0.1:{}/mysql", self.port)
-    }
-
-    fn uri(&self) -> String {
-        match self.backend {
-            Backend::Postgresql => format!("postgresql://postgres@127.0.0.1:{}/mlflow", self.port),
-            _ => format!("mysql://root@127.0.0.1:{}/mlflow", self.port),
-        }
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stop()));
-    }
 }
 
 #[test_case(Backend::Postgresql; "postgresql")]

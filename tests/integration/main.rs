@@ -8,6 +8,7 @@ mod doctor;
 mod e2e;
 mod faults;
 mod fixtures;
+mod own_server;
 mod fresh_store;
 mod purge;
 mod purge_artifacts;
