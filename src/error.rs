@@ -15,7 +15,8 @@ pub mod exit_code {
     pub const NOT_CONFIRMED: u8 = 5;
     /// `doctor` found problems (and `--fix` did not remove them all).
     pub const PROBLEMS_FOUND: u8 = 6;
-    /// Another purge of the same store is running: nothing was touched.
+    /// Another writer (purge, reset, doctor --fix) of the same store is running: nothing was
+    /// touched.
     pub const ALREADY_RUNNING: u8 = 7;
     /// `--max-duration` was reached between batches: what was done is whole; rerun to go on.
     pub const NOT_FINISHED: u8 = 8;
@@ -91,10 +92,11 @@ pub enum Error {
     NotEmpty { uri: String, tables: i64 },
 
     #[error(
-        "refusing to reset {uri}: it is not on this machine. Pass --allow-remote if it is a \
-         test store"
+        "refusing to reset {uri}: the server it reached is not on this machine (the connection \
+         went over {address}; the URI's host, hostaddr=, PGHOST, PGHOSTADDR and MYSQL_HOST all \
+         count). Pass --allow-remote if it is a test store"
     )]
-    RemoteStore { uri: String },
+    RemoteStore { uri: String, address: String },
 
     #[error(
         "{uri} is read-only ({why}): point mlflow-janitor at a store it may write, with a user \
@@ -113,7 +115,10 @@ pub enum Error {
     #[error("not confirmed: nothing was deleted")]
     Declined,
 
-    #[error("another purge of {uri} is running (it holds the store's lock): nothing was touched")]
+    #[error(
+        "another purge (or reset, or doctor --fix) of {uri} is running: it holds the store's \
+         lock. Nothing was touched"
+    )]
     AlreadyRunning { uri: String },
 
     #[error(
@@ -150,9 +155,6 @@ pub enum Error {
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
 
-    #[error("connection pool error: {0}")]
-    Pool(String),
-
     #[error(
         "purge stopped after {batches} committed batches ({entities} entities purged): \
          {source}. Nothing is half-deleted; rerun to finish"
@@ -183,8 +185,7 @@ impl Error {
             | Error::UnknownReference { .. }
             | Error::Database(_)
             | Error::Snapshot(_)
-            | Error::ReadOnly { .. }
-            | Error::Pool(_) => exit_code::STORE,
+            | Error::ReadOnly { .. } => exit_code::STORE,
             Error::Artifacts(crate::artifacts::ArtifactError::InvalidDestination { .. }) => {
                 exit_code::USAGE
             }

@@ -112,64 +112,6 @@ impl Report {
     }
 }
 
-/// Any number: the same on every purge of every store, so two purges of one store collide.
-pub const PURGE_LOCK_KEY: i64 = 0x6d6c_666c_6f77_6a01;
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
-}
-
-/// The store-wide purge lock: held until dropped (with its connection, on a server).
-#[must_use = "the lock is released when dropped"]
-pub struct PurgeLock {
-    /// SQLite's: the database file, locked.
-    _file: Option<std::fs::File>,
-}
-
-/// Takes the store-wide purge lock, or fails at once if another purge holds it: a PostgreSQL
-/// advisory lock or a MySQL named lock, both held by this session until its connection closes;
-/// for SQLite an exclusive `flock` on the database file, which SQLite's own (POSIX) locks
-/// ignore. SQLite's write lock itself is taken per batch only, so the tracking server writes
-/// between batches.
-pub fn lock_store(conn: &mut DbConnection, uri: &crate::StoreUri) -> Result<PurgeLock> {
-    let busy = || Error::AlreadyRunning { uri: uri.to_string() };
-    let locked = match conn {
-        DbConnection::Postgresql(pg) => {
-            diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-                .bind::<diesel::sql_types::BigInt, _>(PURGE_LOCK_KEY)
-                .get_result::<Locked>(pg)?
-                .locked
-        }
-        DbConnection::Mysql(mysql) => {
-            // Named locks are server-wide: the name carries the database (at most 64 chars).
-            let name: String = format!("mlflow-janitor purge {}", uri.database());
-            let name: String = name.chars().take(64).collect();
-            diesel::sql_query("SELECT COALESCE(GET_LOCK(?, 0), 0) = 1 AS locked")
-                .bind::<diesel::sql_types::Text, _>(name)
-                .get_result::<Locked>(mysql)?
-                .locked
-        }
-        DbConnection::Sqlite(_) => {
-            let unusable =
-                |e: std::io::Error| Error::Connect { uri: uri.to_string(), reason: e.to_string() };
-            let path = uri.sqlite_file().expect("a SQLite store is a file");
-            let file = std::fs::File::open(path).map_err(unusable)?;
-            return match file.try_lock() {
-                Ok(()) => Ok(PurgeLock { _file: Some(file) }),
-                Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
-                Err(std::fs::TryLockError::Error(e)) => Err(unusable(e)),
-            };
-        }
-    };
-    if locked {
-        Ok(PurgeLock { _file: None })
-    } else {
-        Err(busy())
-    }
-}
-
 /// Bounds every statement of this session: how long it may wait for a lock held by the
 /// tracking server, and how long it may run. Zero leaves the server's setting. SQLite has no
 /// statement timeout: there the first bound only applies.

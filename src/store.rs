@@ -75,7 +75,14 @@ pub struct StoreUri {
     /// What the user gave, to show in messages with the password hidden.
     given: String,
     target: Target,
+    /// How long connecting to a server may take; zero waits for ever.
+    connect_timeout: Duration,
 }
+
+/// How long connecting may take when neither the URI (`connect_timeout=`, in seconds, as libpq
+/// and MySQL's Python drivers read it) nor `--connect-timeout` says: a server that accepts the
+/// connection and never answers must not hang a nightly job.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 enum Target {
@@ -113,7 +120,10 @@ impl StoreUri {
                 if path.is_empty() {
                     return Err(invalid("it names no database file (sqlite:///mlflow.db)"));
                 }
-                Target::File(PathBuf::from(path))
+                // Percent-decoded, as SQLAlchemy reads the database part (`with%20space.db`);
+                // an invalid escape stays as written, as there.
+                let path = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+                Target::File(PathBuf::from(path.as_ref()))
             }
             Backend::Postgresql | Backend::Mysql => {
                 let mut url = Url::parse(uri).map_err(|e| invalid(&e.to_string()))?;
@@ -128,7 +138,24 @@ impl StoreUri {
                 Target::Server(url)
             }
         };
-        Ok(StoreUri { backend, given: uri.to_owned(), target })
+        let connect_timeout = match &target {
+            Target::Server(url) => match url.query_pairs().find(|(k, _)| k == "connect_timeout") {
+                Some((_, seconds)) => {
+                    Duration::from_secs(seconds.trim().parse().map_err(|_| {
+                        invalid("connect_timeout is a whole number of seconds (0: no limit)")
+                    })?)
+                }
+                None => DEFAULT_CONNECT_TIMEOUT,
+            },
+            Target::File(_) => DEFAULT_CONNECT_TIMEOUT,
+        };
+        Ok(StoreUri { backend, given: uri.to_owned(), target, connect_timeout })
+    }
+
+    /// The same store, connected to within `timeout` (zero: no limit) whatever the URI says.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// The store MLflow uses when given none: `./mlflow.db`.
@@ -161,28 +188,24 @@ impl StoreUri {
         }
     }
 
-    /// True for a store on this machine: a file, a server on loopback or a Unix socket.
-    pub fn is_local(&self) -> bool {
-        let Target::Server(url) = &self.target else { return true };
-        let socket_param =
-            url.query_pairs().find(|(k, _)| k == "host" || k == "unix_socket").map(|(_, v)| v);
-        // URLs of non-special schemes keep IP hosts as text: compare the text.
-        let host = match (&socket_param, url.host_str()) {
-            (Some(param), _) => param.as_ref(),
-            (None, Some(host)) => host,
-            (None, None) => return true,
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        host.is_empty()
-            || host.starts_with('/')
-            || host.to_ascii_lowercase().starts_with("%2f")
-            || host == "localhost"
-            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-    }
-
     /// What the driver connects with.
     fn connection_url(&self) -> String {
         match &self.target {
+            // libpq bounds the whole connection, TLS and authentication included, in seconds.
+            Target::Server(url) if self.backend == Backend::Postgresql => {
+                let mut url = url.clone();
+                let others: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != "connect_timeout")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                let seconds = self.connect_timeout.as_secs_f64().ceil().to_string();
+                url.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(others)
+                    .append_pair("connect_timeout", &seconds);
+                url.to_string()
+            }
             Target::Server(url) => url.to_string(),
             // `mode=rw`: never create a missing file (a typo would make an empty store).
             Target::File(path) => {
@@ -207,12 +230,12 @@ impl StoreUri {
                     }
                     Err(_) => url.to_string(),
                 };
-                StoreUri { backend: self.backend, given, target: Target::Server(url) }
+                StoreUri { given, target: Target::Server(url), ..self.clone() }
             }
             Target::File(path) => {
                 let path = path.with_file_name(database);
                 let given = format!("sqlite:///{}", path.display());
-                StoreUri { backend: self.backend, given, target: Target::File(path) }
+                StoreUri { given, target: Target::File(path), ..self.clone() }
             }
         }
     }
@@ -246,7 +269,14 @@ impl StoreUri {
             Target::Server(_) if self.backend == Backend::Postgresql => {
                 diesel::PgConnection::establish(&url).map(DbConnection::Postgresql)
             }
-            Target::Server(_) => diesel::MysqlConnection::establish(&url).map(DbConnection::Mysql),
+            // The MySQL client library takes no timeout through diesel: bound it from here.
+            Target::Server(_) => {
+                return within(self.connect_timeout, move || {
+                    diesel::MysqlConnection::establish(&url)
+                })
+                .map_err(|reason| Error::Connect { uri: self.to_string(), reason })
+                .map(DbConnection::Mysql);
+            }
             Target::File(path) => {
                 if !path.is_file() {
                     return Err(Error::NoSqliteFile {
@@ -258,7 +288,12 @@ impl StoreUri {
                         },
                     });
                 }
-                diesel::SqliteConnection::establish(&url).map(DbConnection::Sqlite)
+                // SQLite opens any file, and only a first read tells that it is no database.
+                diesel::SqliteConnection::establish(&url).and_then(|mut conn| {
+                    conn.batch_execute("SELECT count(*) FROM sqlite_master")
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                    Ok(DbConnection::Sqlite(conn))
+                })
             }
         };
         connected
@@ -350,20 +385,61 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Hides the password of a URI that may not even parse, for error messages.
+/// Hides the secrets of a URI that may not even parse, for messages and reports: the password
+/// of `user:password@`, and the value of every query parameter named like a secret
+/// (`password=`, `sslpassword=`, `passfile=`, `token=`, ...).
 fn redact(uri: &str) -> String {
-    match Url::parse(uri) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.into()
-        }
-        Ok(_) => uri.to_owned(),
-        Err(_) => match (uri.find("://"), uri.rfind('@')) {
-            (Some(start), Some(at)) if at > start => {
-                format!("{}***{}", &uri[..start + 3], &uri[at..])
-            }
-            _ => uri.to_owned(),
+    let (uri, fragment) = uri.split_once('#').map_or((uri, None), |(u, f)| (u, Some(f)));
+    let (base, query) = uri.split_once('?').map_or((uri, None), |(b, q)| (b, Some(q)));
+    let mut redacted = match (base.find("://"), base.rfind('@')) {
+        // The password is what follows the first `:` of the user info.
+        (Some(start), Some(at)) if at > start => match base[start + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &base[..start + 3], &base[at..]),
+            None => base.to_owned(),
         },
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if names_a_secret(key) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted += &format!("?{}", pairs.join("&"));
+    }
+    if let Some(fragment) = fragment {
+        redacted += &format!("#{fragment}");
+    }
+    redacted
+}
+
+/// A query parameter that holds a secret, or says where one is: masked in every message.
+fn names_a_secret(key: &str) -> bool {
+    let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy().to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "credential", "auth"].iter().any(|word| key.contains(word))
+        // An API or access key; `ssl_key`/`sslkey` only name the client key's file.
+        || (key.ends_with("key") && !key.starts_with("ssl"))
+}
+
+/// Runs a blocking connect on a thread of its own and gives up after `limit` (zero: never).
+/// A connect given up on is left to finish or fail by itself; its connection is then dropped.
+fn within<C: Send + 'static>(
+    limit: Duration,
+    connect: impl FnOnce() -> diesel::ConnectionResult<C> + Send + 'static,
+) -> std::result::Result<C, String> {
+    if limit.is_zero() {
+        return connect().map_err(|e| one_line(&e.to_string()));
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(connect()));
+    match receiver.recv_timeout(limit) {
+        Ok(connected) => connected.map_err(|e| one_line(&e.to_string())),
+        Err(_) => Err(format!(
+            "no answer within {} (set --connect-timeout, or connect_timeout= in the URI)",
+            humantime::format_duration(limit)
+        )),
     }
 }
 
@@ -474,6 +550,109 @@ pub fn check_writable(conn: &mut DbConnection, uri: &StoreUri) -> Result<()> {
     }
 }
 
+#[derive(QueryableByName)]
+struct MaybeSetting {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    value: Option<String>,
+}
+
+/// Where the server this connection reached sees it come from, when that is not this machine:
+/// `None` for a SQLite file, a Unix socket or loopback. Asked of the server, because the URI's
+/// host does not say where a connection goes: libpq also takes `hostaddr=`, `PGHOST` and
+/// `PGHOSTADDR`, MySQL's client `MYSQL_HOST`.
+pub fn remote_address(conn: &mut DbConnection) -> Result<Option<String>> {
+    let address = match conn {
+        // The server's own address on this connection; none over a Unix socket.
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query("SELECT host(inet_server_addr()) AS value")
+                .get_result::<MaybeSetting>(pg)?
+                .value
+        }
+        // The client's address as the server sees it (`localhost` over a socket): a session
+        // that comes from loopback reached a server on this machine.
+        DbConnection::Mysql(mysql) => {
+            let host = diesel::sql_query(
+                "SELECT host AS value FROM information_schema.processlist \
+                 WHERE id = CONNECTION_ID()",
+            )
+            .get_result::<MaybeSetting>(mysql)?
+            .value
+            .unwrap_or_default();
+            // `127.0.0.1:50312`, `::1:50312`, `localhost`, `localhost:50312`.
+            let address = match host.rsplit_once(':') {
+                Some((address, port)) if port.parse::<u16>().is_ok() => address.to_owned(),
+                _ => host,
+            };
+            Some(address).filter(|a| !a.is_empty() && a != "localhost")
+        }
+        DbConnection::Sqlite(_) => None,
+    };
+    let loopback = |address: &str| {
+        let address = address.trim_start_matches('[').trim_end_matches(']');
+        address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
+    };
+    Ok(address.filter(|address| !loopback(address)))
+}
+
+/// Any number: the same for every writer of every store, so that two of one store collide.
+const STORE_LOCK_KEY: i64 = 0x6d6c_666c_6f77_6a01;
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// The store-wide lock of mlflow-janitor's writers (purge, reset, doctor --fix): held until
+/// dropped (with its connection, on a server).
+#[must_use = "the lock is released when dropped"]
+pub struct StoreLock {
+    /// SQLite's: the database file, locked.
+    _file: Option<std::fs::File>,
+}
+
+/// Takes the store-wide lock, or fails at once if another writer holds it: a PostgreSQL
+/// advisory lock or a MySQL named lock, both held by this session until its connection closes;
+/// for SQLite an exclusive `flock` on the database file, which SQLite's own (POSIX) locks
+/// ignore, so taking it never waits on the tracking server. Take it before anything that may
+/// wait on the database's own locks.
+pub fn lock_store(conn: &mut DbConnection, uri: &StoreUri) -> Result<StoreLock> {
+    let busy = || Error::AlreadyRunning { uri: uri.to_string() };
+    let locked = match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+                .bind::<diesel::sql_types::BigInt, _>(STORE_LOCK_KEY)
+                .get_result::<Locked>(pg)?
+                .locked
+        }
+        DbConnection::Mysql(mysql) => {
+            // Named locks are server-wide: the name carries the database (at most 64 chars).
+            let name: String = format!("mlflow-janitor purge {}", uri.database());
+            let name: String = name.chars().take(64).collect();
+            diesel::sql_query("SELECT COALESCE(GET_LOCK(?, 0), 0) = 1 AS locked")
+                .bind::<Text, _>(name)
+                .get_result::<Locked>(mysql)?
+                .locked
+        }
+        DbConnection::Sqlite(_) => {
+            let unusable =
+                |e: std::io::Error| Error::Connect { uri: uri.to_string(), reason: e.to_string() };
+            let path = uri.sqlite_file().expect("a SQLite store is a file");
+            let file = std::fs::File::open(path).map_err(unusable)?;
+            return match file.try_lock() {
+                Ok(()) => Ok(StoreLock { _file: Some(file) }),
+                Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
+                Err(std::fs::TryLockError::Error(e)) => Err(unusable(e)),
+            };
+        }
+    };
+    if locked {
+        Ok(StoreLock { _file: None })
+    } else {
+        Err(busy())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,9 +672,11 @@ mod tests {
             let uri = StoreUri::parse(&format!("{scheme}://u:p%40ss@db.example:6543/mlflow?ssl=x"))
                 .unwrap();
             assert_eq!(uri.backend(), backend);
+            // libpq is given the connect timeout; MySQL's is kept by this side.
+            let timeout = if backend == Backend::Postgresql { "&connect_timeout=10" } else { "" };
             assert_eq!(
                 uri.connection_url(),
-                format!("{driver}://u:p%40ss@db.example:6543/mlflow?ssl=x")
+                format!("{driver}://u:p%40ss@db.example:6543/mlflow?ssl=x{timeout}")
             );
             assert_eq!(uri.database(), "mlflow");
         }
@@ -507,6 +688,9 @@ mod tests {
         assert_eq!(absolute.sqlite_file(), Some(Path::new("/var/lib/mlflow/a")));
         let odd = StoreUri::parse("sqlite:////tmp/50%#1.db").unwrap();
         assert_eq!(odd.connection_url(), "file:/tmp/50%25%231.db?mode=rw");
+        // Percent-decoded as SQLAlchemy does, so the file MLflow's client opens.
+        let spaced = StoreUri::parse("sqlite:///with%20space%2Fx.db").unwrap();
+        assert_eq!(spaced.sqlite_file(), Some(Path::new("with space/x.db")));
         assert_eq!(StoreUri::default_store().sqlite_file(), Some(Path::new("mlflow.db")));
     }
 
@@ -541,29 +725,35 @@ mod tests {
     }
 
     #[test]
-    fn tells_local_from_remote() {
-        let local = [
-            "postgresql://127.0.0.1/m",
-            "postgresql://localhost:5432/m",
-            "postgresql://[::1]/m",
-            "postgresql:///m",
-            "postgresql:///m?host=/var/run/postgresql",
-            "postgresql://%2Fvar%2Frun%2Fpostgresql/m",
-            "mysql+pymysql://root@127.0.0.1:3306/m",
-            "mysql://root@db.internal/m?unix_socket=/run/mysqld/mysqld.sock",
-            "sqlite:////srv/mlflow.db",
-        ];
-        for uri in local {
-            assert!(StoreUri::parse(uri).unwrap().is_local(), "{uri}");
-        }
-        for uri in [
-            "postgresql://10.0.0.5/m",
-            "postgresql://db.internal/m",
-            "postgresql:///m?host=db",
-            "mysql://root@db.internal/m",
-        ] {
-            assert!(!StoreUri::parse(uri).unwrap().is_local(), "{uri}");
-        }
+    fn hides_every_secret_of_the_query() {
+        let uri = StoreUri::parse(
+            "postgresql://me@db/mlflow?password=s1&sslmode=require&sslpassword=s2&passfile=s3\
+             &sslkey=/k.pem&aws_secret_access_key=s4&Password=s5&api_key=s6",
+        )
+        .unwrap();
+        let shown = uri.to_string();
+        assert_eq!(
+            shown,
+            "postgresql://me@db/mlflow?password=***&sslmode=require&sslpassword=***\
+             &passfile=***&sslkey=/k.pem&aws_secret_access_key=***&Password=***&api_key=***"
+        );
+        // In errors too, from a URI that does not even parse.
+        let err = StoreUri::parse("mysql://me:pw@[::1/m?password=s1").unwrap_err();
+        assert!(!err.to_string().contains("s1") && !err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn takes_the_connect_timeout_from_the_uri_else_ten_seconds() {
+        let default = StoreUri::parse("postgresql://h/m").unwrap();
+        assert_eq!(default.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+        let own = StoreUri::parse("mysql://h/m?connect_timeout=3").unwrap();
+        assert_eq!(own.connect_timeout, Duration::from_secs(3));
+        let flag = own.with_connect_timeout(Duration::from_millis(1500));
+        assert_eq!(flag.connect_timeout, Duration::from_millis(1500));
+        let pg = StoreUri::parse("postgresql://h/m?connect_timeout=0&sslmode=require").unwrap();
+        assert_eq!(pg.connection_url(), "postgresql://h/m?sslmode=require&connect_timeout=0");
+        let err = StoreUri::parse("postgresql://h/m?connect_timeout=soon").unwrap_err();
+        assert!(err.to_string().contains("whole number of seconds"), "{err}");
     }
 
     #[test]

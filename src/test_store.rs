@@ -91,7 +91,7 @@ impl TestStore {
         self.uri.establish()
     }
 
-    /// A pool of connections to the store, as the janitor's commands use.
+    /// A pool of connections to the store, for the test's own code.
     pub fn pool(&self) -> Result<DbPool> {
         self.uri.connect(4)
     }

@@ -3,7 +3,7 @@
 use clap::Args;
 use mlflow_janitor::doctor::{self, Finding};
 use mlflow_janitor::error::Error;
-use mlflow_janitor::{Result, StoreSchema, UnknownRevision};
+use mlflow_janitor::{store, Result, StoreSchema, UnknownRevision};
 
 use super::{confirm, progress, Output, StoreArg};
 
@@ -46,6 +46,8 @@ pub struct Opts {
 pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     let uri = opts.store.uri()?;
     let mut conn = uri.establish()?;
+    // A fixer is a writer: never beside a purge or a reset of the same store.
+    let _lock = if opts.fix { Some(store::lock_store(&mut conn, &uri)?) } else { None };
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
     schema.require_latest("doctor", &uri)?;
     let mut findings = doctor::examine(&mut conn)?;

@@ -157,15 +157,29 @@ struct StoreArg {
     /// as MLflow's]
     #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
     backend_store_uri: Option<String>,
+
+    /// Give up connecting after this long; 0s waits for ever [default: the URI's
+    /// connect_timeout=, else 10s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    connect_timeout: Option<std::time::Duration>,
 }
 
 impl StoreArg {
     fn uri(&self) -> mlflow_janitor::Result<mlflow_janitor::StoreUri> {
-        self.backend_store_uri.as_deref().map_or_else(
+        let uri = self.backend_store_uri.as_deref().map_or_else(
             || Ok(mlflow_janitor::StoreUri::default_store()),
             mlflow_janitor::StoreUri::parse,
-        )
+        )?;
+        Ok(match self.connect_timeout {
+            Some(timeout) => uri.with_connect_timeout(timeout),
+            None => uri,
+        })
     }
+}
+
+/// A duration flag, in MLflow's format.
+fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 1d2h30m)"))
 }
 
 /// Asks a yes/no question on the terminal; without a terminal, refuses.

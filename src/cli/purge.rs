@@ -9,7 +9,7 @@ use mlflow_janitor::artifact_sweep::ArtifactSweep;
 use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use mlflow_janitor::purge::{self, Mode, Report, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use mlflow_janitor::scope::{Retention, Scope, ScopeRequest};
-use mlflow_janitor::store::DEFAULT_URI;
+use mlflow_janitor::store::{self, DEFAULT_URI};
 use mlflow_janitor::{Error, Result, StoreUri, UnknownRevision};
 
 use super::Output;
@@ -294,12 +294,12 @@ fn purge_with(
 ) -> Result<()> {
     let uri = &settings.uri;
     // One connection does the whole job: batches run one after another.
-    let pool = uri.connect(1)?;
-    let mut conn = pool.get().map_err(|e| Error::Pool(e.to_string()))?;
+    let mut conn = uri.establish()?;
+    // First: a second purge must not wait on the first one's database locks to learn of it.
+    let _lock = store::lock_store(&mut conn, uri)?;
     let schema = mlflow_janitor::preflight(&mut conn, uri, settings.unknown_revision)?;
     report.mlflow_version = schema.mlflow_version;
     purge::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
-    let _lock = purge::lock_store(&mut conn, uri)?;
     let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
     report.blocked = blocked;
     for b in &report.blocked {

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use mlflow_janitor::error::Error;
-use mlflow_janitor::{fresh_store, Result, StoreSchema, UnknownRevision};
+use mlflow_janitor::{fresh_store, store, Result, StoreSchema, UnknownRevision};
 
 use super::{confirm, StoreArg};
 
@@ -12,7 +12,8 @@ use super::{confirm, StoreArg};
     after_help = "\
 Keeps the schema and alembic_version, restores the `default` workspace and experiment 0
 `Default`, and restarts the id sequences: the next experiment gets id 1. For test stores: it
-refuses a server that is not on this machine unless --allow-remote is given. Works on every
+refuses a server that is not on this machine unless --allow-remote is given: where the connection
+went counts, not only the URI's host (hostaddr=, PGHOST and MYSQL_HOST redirect it). Works on every
 schema mlflow-janitor knows, on PostgreSQL, MySQL/MariaDB and SQLite.
 
 Example:
@@ -27,17 +28,20 @@ pub struct Opts {
     #[arg(long, short)]
     yes: bool,
 
-    /// Allow a server that is not on this machine (loopback or a Unix socket).
+    /// Allow a server that is not on this machine (reached over loopback or a Unix socket).
     #[arg(long)]
     allow_remote: bool,
 }
 
 pub fn run(opts: Opts) -> Result<()> {
     let uri = opts.store.uri()?;
-    if !uri.is_local() && !opts.allow_remote {
-        return Err(Error::RemoteStore { uri: uri.to_string() });
-    }
     let mut conn = uri.establish()?;
+    if !opts.allow_remote {
+        if let Some(address) = store::remote_address(&mut conn)? {
+            return Err(Error::RemoteStore { uri: uri.to_string(), address });
+        }
+    }
+    let _lock = store::lock_store(&mut conn, &uri)?;
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
     if !opts.yes {
         confirm(&format!("Empty every table of {uri}?"))?;

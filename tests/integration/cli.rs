@@ -3,7 +3,7 @@
 use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
-use mlflow_janitor::purge::PurgeLock;
+use mlflow_janitor::store::StoreLock;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::Backend;
 use predicates::prelude::*;
@@ -22,9 +22,9 @@ fn janitor(uri: &str) -> Command {
 }
 
 /// A session that holds the store's purge lock, as a running purge does, until dropped.
-fn hold_purge_lock(store: &TestStore) -> (mlflow_janitor::DbConnection, PurgeLock) {
+fn hold_purge_lock(store: &TestStore) -> (mlflow_janitor::DbConnection, StoreLock) {
     let mut holder = store.connect().unwrap();
-    let lock = mlflow_janitor::purge::lock_store(&mut holder, store.uri()).unwrap();
+    let lock = mlflow_janitor::store::lock_store(&mut holder, store.uri()).unwrap();
     (holder, lock)
 }
 

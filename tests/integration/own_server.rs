@@ -54,6 +54,13 @@ impl OwnServer {
         let db = db.to_str().unwrap();
         if backend == Backend::Postgresql {
             server.run("postgres", &["initdb", "-A", "trust", "-U", "postgres", "-D", db]);
+            if host.is_some() {
+                // Clients come from the other end of the veth pair, not from loopback.
+                let hba = server.data.path().join("db/pg_hba.conf");
+                let mut rules = std::fs::read_to_string(&hba).unwrap();
+                rules += "host all all 0.0.0.0/0 trust\n";
+                std::fs::write(&hba, rules).unwrap();
+            }
         } else {
             let datadir = format!("--datadir={db}");
             let auth = "--auth-root-authentication-method=normal";
@@ -61,11 +68,6 @@ impl OwnServer {
         }
         server.start_again();
         server
-    }
-
-    /// The server's folder (for certificates, logs).
-    pub fn folder(&self) -> &std::path::Path {
-        self.data.path()
     }
 
     /// Runs a server tool as the server's user (when the test runs as root).

@@ -1,0 +1,226 @@
+//! Hostile and careless input: where a connection really goes, two writers at once, a file
+//! that is no database, a server that never answers, secrets in the URI, odd SQLite paths.
+//! Each gets one clear line, with its exit code, and touches nothing.
+
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use diesel::prelude::*;
+use mlflow_janitor::error::exit_code;
+use mlflow_janitor::schema::experiments;
+use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::{Backend, StoreUri};
+use test_case::test_case;
+
+use crate::own_server::{Netns, OwnServer};
+use crate::{fixtures, snapshot};
+
+/// The binary with no store in its environment (the tests name theirs).
+fn janitor() -> Command {
+    let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
+    for var in ["MLFLOW_BACKEND_STORE_URI", "PGHOST", "PGHOSTADDR", "PGPORT", "MYSQL_HOST"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "warn").timeout(Duration::from_secs(60));
+    cmd
+}
+
+/// Runs `cmd`, checks its exit code and that stderr's error is one line saying `says`.
+fn fails_with(cmd: &mut Command, code: u8, says: &str) -> String {
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(i32::from(code)), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(says), "{stderr}");
+    stderr
+}
+
+#[test]
+fn reset_refuses_a_server_on_another_host_however_the_connection_got_there() {
+    // The other host: a network namespace with its own PostgreSQL, holding a store.
+    let other_host = Netns::new();
+    let server = OwnServer::start_with(Backend::Postgresql, Some(&other_host), &[]);
+    janitor().args(["init", "--backend-store-uri", &server.uri()]).assert().success();
+    let mut remote = StoreUri::parse(&server.uri()).unwrap().establish().unwrap();
+    fixtures::live(&mut remote);
+    let before = snapshot(&mut remote);
+    let (address, port) = (server.host(), server.port().to_string());
+
+    // Each names this machine, or nothing, and libpq goes to the other host.
+    let redirects: [(String, &[(&str, &str)]); 3] = [
+        (format!("postgresql://postgres@127.0.0.1:{port}/mlflow?hostaddr={address}"), &[]),
+        (
+            "postgresql:///mlflow?user=postgres".to_owned(),
+            &[("PGHOST", address), ("PGPORT", &port)],
+        ),
+        (
+            "postgresql:///mlflow?user=postgres".to_owned(),
+            &[("PGHOSTADDR", address), ("PGPORT", &port)],
+        ),
+    ];
+    for (uri, environment) in &redirects {
+        let mut reset = janitor();
+        reset
+            .args(["reset", "--yes", "--backend-store-uri", uri])
+            .envs(environment.iter().copied());
+        let stderr = fails_with(&mut reset, exit_code::USAGE, "is not on this machine");
+        assert!(stderr.contains(&format!("went over {address}")), "{stderr}");
+        assert_eq!(snapshot(&mut remote), before, "{uri} {environment:?}");
+    }
+    // Said so, it goes on: the refusal came from where the connection went.
+    janitor()
+        .args(["reset", "--yes", "--allow-remote", "--backend-store-uri", &redirects[0].0])
+        .assert()
+        .success();
+    let experiments: i64 = experiments::table.count().get_result(&mut remote).unwrap();
+    assert_eq!(experiments, 1, "only experiment 0 is left");
+}
+
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn every_writer_waits_for_no_other_and_touches_nothing_while_a_purge_runs(backend: Backend) {
+    let (store, _) = fixtures::seeded_store(backend);
+    let uri = crate::as_mlflow_spells_it(&store);
+    let before = snapshot(&mut store.connect().unwrap());
+    // A purge in the middle of a batch: it holds the store's lock and the database's write
+    // lock (SQLite: the whole file; a server: the rows of the batch).
+    let mut purging = store.connect().unwrap();
+    let _lock = mlflow_janitor::store::lock_store(&mut purging, store.uri()).unwrap();
+    mlflow_janitor::store::write_transaction(&mut purging, |conn| {
+        diesel::update(experiments::table)
+            .set(experiments::last_update_time.eq(experiments::last_update_time))
+            .execute(conn)?;
+        let writers: [&[&str]; 3] =
+            [&["purge", "--yes"], &["reset", "--yes"], &["doctor", "--fix", "--yes"]];
+        for args in writers {
+            let started = Instant::now();
+            fails_with(
+                janitor().args(args).args(["--backend-store-uri", &uri]),
+                exit_code::ALREADY_RUNNING,
+                "holds the store's lock",
+            );
+            // At once, not after the database's own lock wait (5 s by default).
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "{args:?}: {:?}",
+                started.elapsed()
+            );
+        }
+        Err::<(), _>(diesel::result::Error::RollbackTransaction)
+    })
+    .unwrap_err();
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before);
+}
+
+#[test]
+fn a_file_that_is_no_database_is_one_line_at_once() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("mlflow.db");
+    let text = "not a database, but a page of text\n".repeat(200);
+    std::fs::write(&file, &text).unwrap();
+    let uri = format!("sqlite:///{}", file.display());
+    let commands: [&[&str]; 4] =
+        [&["purge", "--yes"], &["status"], &["doctor"], &["reset", "--yes"]];
+    for command in commands {
+        let started = Instant::now();
+        let stderr = fails_with(
+            janitor().args(command).args(["--backend-store-uri", &uri]).env("RUST_LOG", "info"),
+            exit_code::STORE,
+            "file is not a database",
+        );
+        assert!(stderr.len() < 1000, "{command:?}: {} bytes of stderr", stderr.len());
+        assert!(started.elapsed() < Duration::from_secs(5), "{command:?}: {:?}", started.elapsed());
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "the file changed");
+}
+
+/// A server that accepts connections and never says a word: every connection hangs there.
+fn silent_server() -> (u16, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepting = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(8) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    (port, accepting)
+}
+
+#[test_case("postgresql", "postgresql+psycopg2"; "postgresql")]
+#[test_case("mysql", "mysql+pymysql"; "mysql")]
+fn a_server_that_never_answers_is_given_up_on_after_the_connect_timeout(
+    _backend: &str,
+    scheme: &str,
+) {
+    let (port, _server) = silent_server();
+    let uri = format!("{scheme}://u:pw@127.0.0.1:{port}/mlflow");
+    // The flag, then the URI's own setting: each bounds the wait.
+    let waits = [
+        (vec!["--connect-timeout", "1s"], uri.clone()),
+        (vec![], format!("{uri}?connect_timeout=1")),
+    ];
+    for (flag, uri) in waits {
+        let started = Instant::now();
+        fails_with(
+            janitor().args(["status", "--backend-store-uri", &uri]).args(&flag),
+            exit_code::STORE,
+            "cannot connect to",
+        );
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(8), "{flag:?} {uri}: waited {waited:?}");
+    }
+}
+
+#[test]
+fn a_password_in_the_query_is_never_printed() {
+    // PostgreSQL's trust authentication ignores the password: the purge runs with it.
+    let (store, _) = fixtures::seeded_store(Backend::Postgresql);
+    let uri = format!("{}?password=hunter2&sslpassword=hunter3", store.uri().given());
+    let output = janitor()
+        .args(["purge", "--dry-run", "--output", "json", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shown = report["store"].as_str().unwrap();
+    assert!(shown.ends_with("?password=***&sslpassword=***"), "{shown}");
+    // Nor in an error.
+    let unreachable = "postgresql://me:pw1@127.0.0.1:1/mlflow?password=hunter2&passfile=/p";
+    let stderr = fails_with(
+        janitor().args(["status", "--backend-store-uri", unreachable]),
+        exit_code::STORE,
+        "cannot connect to",
+    );
+    for secret in ["hunter2", "pw1", "/p"] {
+        assert!(!stderr.contains(secret), "{secret}: {stderr}");
+    }
+}
+
+#[test]
+fn a_sqlite_path_is_percent_decoded_as_mlflow_reads_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let encoded = format!("sqlite:///{}/with%20space.db", folder.path().display());
+    janitor().args(["init", "--backend-store-uri", &encoded]).assert().success();
+    assert!(folder.path().join("with space.db").is_file());
+    janitor().args(["purge", "--yes", "--backend-store-uri", &encoded]).assert().success();
+    janitor().args(["status", "--backend-store-uri", &encoded]).assert().success();
+    assert_eq!(std::fs::read_dir(folder.path()).unwrap().count(), 1, "one file, the store");
+}
+
+#[test]
+fn a_test_store_is_local_and_reset_leaves_it_fresh() {
+    // The positive side of the remote check, on every kind of local address.
+    for backend in [Backend::Postgresql, Backend::Mysql] {
+        let store = TestStore::on(backend).unwrap();
+        let mut conn = store.connect().unwrap();
+        assert_eq!(mlflow_janitor::store::remote_address(&mut conn).unwrap(), None);
+    }
+    let socket = TestStore::on(Backend::Postgresql).unwrap();
+    let over_socket =
+        format!("postgresql:///{}?host=/var/run/postgresql&user=postgres", socket.uri().database());
+    janitor().args(["reset", "--yes", "--backend-store-uri", &over_socket]).assert().success();
+}
