@@ -23,6 +23,9 @@ pub mod exit_code {
     /// The purge finished, except for entities whose artifacts could not be deleted: they keep
     /// their rows, and the report says why.
     pub const ENTITIES_KEPT: u8 = 9;
+    /// SIGINT or SIGTERM stopped the purge between batches: what was done is whole; rerun to go
+    /// on. (A second signal ends it at once, with the shell's 130 or 143.)
+    pub const INTERRUPTED: u8 = 10;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +131,11 @@ pub enum Error {
     NotFinished { batches: u64 },
 
     #[error(
+        "stopped by {signal} after {batches} batches: what was purged is whole; rerun to go on"
+    )]
+    Interrupted { signal: &'static str, batches: u64 },
+
+    #[error(
         "{kept} {} kept because the artifacts could not be deleted (the report lists each, and \
          why; the first: {first}); everything else {}. Fix what the errors name, then rerun",
         match (*.kept == 1, *.dry_run) {
@@ -194,6 +202,7 @@ impl Error {
             Error::ProblemsFound { .. } => exit_code::PROBLEMS_FOUND,
             Error::AlreadyRunning { .. } => exit_code::ALREADY_RUNNING,
             Error::NotFinished { .. } => exit_code::NOT_FINISHED,
+            Error::Interrupted { .. } => exit_code::INTERRUPTED,
             Error::EntitiesKept { .. } => exit_code::ENTITIES_KEPT,
             Error::ConcurrentChange { .. } | Error::PartlyDone { .. } => exit_code::PARTIAL,
         }

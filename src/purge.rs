@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -166,7 +168,7 @@ fn mysql_statement_timeout(conn: &mut DbConnection, limit: Duration) -> Result<S
 }
 
 /// How a purge runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
     /// Entities per transaction, at most [`MAX_BATCH_SIZE`].
@@ -175,17 +177,46 @@ pub struct Options {
     pub deadline: Option<Instant>,
     /// A pause after each batch, to leave the database to the tracking server.
     pub throttle: Duration,
+    /// Set by a signal handler to the signal's number (0: none): the purge stops before its
+    /// next batch.
+    pub stop_signal: Option<Arc<AtomicUsize>>,
 }
 
 impl Options {
     pub fn new(mode: Mode, batch_size: usize) -> Self {
-        Options { mode, batch_size, deadline: None, throttle: Duration::ZERO }
+        Options { mode, batch_size, deadline: None, throttle: Duration::ZERO, stop_signal: None }
+    }
+
+    /// The throttle's pause, cut short by a stop signal.
+    fn pause(&self) {
+        let until = Instant::now() + self.throttle;
+        let stopped = || self.stop_signal.as_ref().is_some_and(|s| s.load(Ordering::Relaxed) != 0);
+        while !stopped() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+
+    /// Why the purge must stop before its next batch, if it must: what was done stays whole.
+    fn stop_before_next_batch(&self, batches: u64) -> Result<()> {
+        let signal = self.stop_signal.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
+        if signal != 0 {
+            let signal = signal_hook::low_level::signal_name(signal as i32).unwrap_or("a signal");
+            return Err(Error::Interrupted { signal, batches });
+        }
+        if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(Error::NotFinished { batches });
+        }
+        Ok(())
     }
 }
 
 /// Purges everything in `scope`, adding to `report` as batches commit. An error after the
-/// purge started comes back as [`Error::PartlyDone`], the deadline as [`Error::NotFinished`]:
-/// either way the batches before it stay committed, whole.
+/// purge started comes back as [`Error::PartlyDone`], the deadline as [`Error::NotFinished`], a
+/// stop signal as [`Error::Interrupted`]: either way the batches before it stay committed, whole.
 ///
 /// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
 /// even where steps of different phases match the same rows.
@@ -212,7 +243,7 @@ pub fn run(
     };
     let result = match options.mode {
         Mode::Delete => run_phases(conn, report).map_err(|source| match source {
-            Error::NotFinished { .. } => source,
+            Error::NotFinished { .. } | Error::Interrupted { .. } => source,
             source => Error::PartlyDone {
                 batches: report.batches,
                 entities: report.entities.values().sum(),
@@ -314,9 +345,7 @@ impl PhaseVisitor for PhaseRunner<'_> {
     ) -> Result<()> {
         let schema = self.scope.schema();
         loop {
-            if self.options.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                return Err(Error::NotFinished { batches: self.report.batches });
-            }
+            self.options.stop_before_next_batch(self.report.batches)?;
             let started = Instant::now();
             let (ids, purged, rows) = write_transaction(self.conn, |conn| {
                 let ids = next_batch(conn, &after, self.limit)?;
@@ -373,7 +402,7 @@ impl PhaseVisitor for PhaseRunner<'_> {
             if (ids.len() as i64) < self.limit {
                 break;
             }
-            std::thread::sleep(self.options.throttle);
+            self.options.pause();
         }
         self.first_step += phase.steps().count();
         Ok(())

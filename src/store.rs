@@ -388,7 +388,7 @@ fn one_line(message: &str) -> String {
 /// Hides the secrets of a URI that may not even parse, for messages and reports: the password
 /// of `user:password@`, and the value of every query parameter named like a secret
 /// (`password=`, `sslpassword=`, `passfile=`, `token=`, ...).
-fn redact(uri: &str) -> String {
+pub fn redact(uri: &str) -> String {
     let (uri, fragment) = uri.split_once('#').map_or((uri, None), |(u, f)| (u, Some(f)));
     let (base, query) = uri.split_once('?').map_or((uri, None), |(b, q)| (b, Some(q)));
     let mut redacted = match (base.find("://"), base.rfind('@')) {

@@ -10,7 +10,24 @@ use mlflow_janitor::{Error, Result};
 
 const LAST_SUCCESS: &str = "mlflow_janitor_last_success_timestamp_seconds";
 
-pub fn write(path: &Path, report: &Report, error: Option<&Error>) -> Result<()> {
+/// Where the file's new text is written before the rename.
+fn temporary(path: &Path) -> std::path::PathBuf {
+    path.with_extension("prom.tmp")
+}
+
+/// Checks, before any work, that the file can be written: its folder exists and takes a new file.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let temporary = temporary(path);
+    let created = std::fs::File::create(&temporary).and_then(|_| std::fs::remove_file(&temporary));
+    created.map_err(|e| {
+        Error::InvalidSettings(format!(
+            "cannot write the metrics file {}: {e}. Nothing was touched",
+            path.display()
+        ))
+    })
+}
+
+pub fn write(path: &Path, report: &Report, error: Option<&Error>) -> std::io::Result<()> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     // A failed run keeps the time of the last success: that is what an alert watches.
     let last_success = match error {
@@ -84,7 +101,6 @@ pub fn write(path: &Path, report: &Report, error: Option<&Error>) -> Result<()> 
     if let Some(last_success) = last_success {
         metric(LAST_SUCCESS, "When a run last finished its job.", &[(String::new(), last_success)]);
     }
-    let temporary = path.with_extension("prom.tmp");
-    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
-    written.map_err(|e| Error::InvalidSettings(format!("cannot write {}: {e}", path.display())))
+    let temporary = temporary(path);
+    std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path))
 }

@@ -1,6 +1,8 @@
 //! `mlflow-janitor purge`: plan, confirm, then delete in batches and report.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
@@ -12,7 +14,7 @@ use mlflow_janitor::scope::{Retention, Scope, ScopeRequest};
 use mlflow_janitor::store::{self, DEFAULT_URI};
 use mlflow_janitor::{Error, Result, StoreUri, UnknownRevision};
 
-use super::Output;
+use super::{parse_duration, Output};
 
 #[derive(Debug, Args)]
 #[command(
@@ -31,10 +33,15 @@ Examples:
   mlflow-janitor purge --dry-run    # ./mlflow.db, MLflow's default store"
 )]
 pub struct Opts {
-    /// The store, as given to `mlflow server --backend-store-uri` [default: sqlite:///mlflow.db,
-    /// as MLflow's]
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", hide_env_values = true, value_name = "URI")]
+    /// The store, as given to `mlflow server --backend-store-uri` [default: the policy file's
+    /// backend_store_uri, else MLFLOW_BACKEND_STORE_URI, else sqlite:///mlflow.db, as MLflow's]
+    #[arg(long, value_name = "URI")]
     backend_store_uri: Option<String>,
+
+    /// Give up connecting after this long; 0s waits for ever [default: the URI's
+    /// connect_timeout=, else 10s]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    connect_timeout: Option<Duration>,
 
     /// A policy file (TOML) with any of the settings below; flags override it.
     #[arg(long, value_name = "FILE")]
@@ -45,16 +52,17 @@ pub struct Opts {
           conflicts_with_all = ["experiment_ids", "experiment_names", "run_ids"])]
     older_than: Option<Duration>,
 
-    /// Purge exactly these soft-deleted experiments (comma-separated ids).
-    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    /// Purge exactly these soft-deleted experiments (ids, comma-separated; repeatable).
+    #[arg(long, value_delimiter = ',', value_parser = parse_id, value_name = "IDS")]
     experiment_ids: Vec<String>,
 
-    /// Purge exactly the soft-deleted experiments with these names (comma-separated).
-    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    /// Purge exactly the soft-deleted experiment with this name, taken whole (commas included);
+    /// repeat the flag for more.
+    #[arg(long, visible_alias = "experiment-name", value_name = "NAME")]
     experiment_names: Vec<String>,
 
-    /// Purge exactly these soft-deleted runs (comma-separated ids).
-    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    /// Purge exactly these soft-deleted runs (ids, comma-separated; repeatable).
+    #[arg(long, value_delimiter = ',', value_parser = parse_id, value_name = "IDS")]
     run_ids: Vec<String>,
 
     /// Also purge the soft-deleted logged models of live experiments.
@@ -140,6 +148,7 @@ pub struct Opts {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     backend_store_uri: Option<String>,
+    connect_timeout: Option<String>,
     older_than: Option<String>,
     batch_size: Option<usize>,
     max_duration: Option<String>,
@@ -175,8 +184,34 @@ struct Settings {
     artifacts: Option<Resolver>,
 }
 
-fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 1d2h30m)"))
+/// One id of a list, without the spaces around it (`--run-ids "a, b"`).
+fn parse_id(text: &str) -> std::result::Result<String, String> {
+    match text.trim() {
+        "" => Err("an empty id (two commas in a row?)".to_owned()),
+        id => Ok(id.to_owned()),
+    }
+}
+
+/// The store: the flag, else the policy file, else the environment, else MLflow's default. The
+/// file passed with --config outranks the environment: it names this purge's store, where the
+/// variable may be left over from the shell or meant for the tracking server.
+fn store_uri(flag: Option<String>, file: Option<String>) -> Result<StoreUri> {
+    const VARIABLE: &str = "MLFLOW_BACKEND_STORE_URI";
+    let environment = std::env::var(VARIABLE).ok().filter(|uri| !uri.is_empty());
+    let uri = match (flag.or(file), environment) {
+        (Some(chosen), Some(ignored)) => {
+            if ignored != chosen {
+                tracing::warn!(
+                    store = %store::redact(&chosen),
+                    ignored = %store::redact(&ignored),
+                    "{VARIABLE} is set but the store comes from --backend-store-uri or the policy file"
+                );
+            }
+            chosen
+        }
+        (chosen, environment) => chosen.or(environment).unwrap_or_else(|| DEFAULT_URI.to_owned()),
+    };
+    StoreUri::parse(&uri)
 }
 
 fn settle(opts: Opts) -> Result<Settings> {
@@ -196,7 +231,11 @@ fn settle(opts: Opts) -> Result<Settings> {
         }),
         (None, None) => Ok(None),
     };
-    let uri = opts.backend_store_uri.or(file.backend_store_uri);
+    let mut uri = store_uri(opts.backend_store_uri, file.backend_store_uri)?;
+    if let Some(timeout) = duration(opts.connect_timeout, "connect_timeout", file.connect_timeout)?
+    {
+        uri = uri.with_connect_timeout(timeout);
+    }
     let names_entities = !(opts.experiment_ids.is_empty()
         && opts.experiment_names.is_empty()
         && opts.run_ids.is_empty());
@@ -236,7 +275,7 @@ fn settle(opts: Opts) -> Result<Settings> {
         None
     };
     Ok(Settings {
-        uri: StoreUri::parse(uri.as_deref().unwrap_or(DEFAULT_URI))?,
+        uri,
         request: ScopeRequest {
             older_than,
             experiment_ids: opts.experiment_ids,
@@ -271,16 +310,24 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     let started = std::time::Instant::now();
     let output = opts.output;
     let settings = settle(opts)?;
+    // A dry run (an administrator trying the nightly policy) must not pass for a purge.
+    let metrics_file = settings.metrics_file.as_deref().filter(|_| settings.mode == Mode::Delete);
+    // Found unwritable after the work, it would hide what the purge did behind a settings error.
+    if let Some(path) = metrics_file {
+        super::metrics_file::check_writable(path)?;
+    }
     let mut report = Report::new(settings.uri.to_string(), "", settings.mode);
     let result = purge_with(&settings, quiet, started, &mut report);
-    // A dry run (an administrator trying the nightly policy) must not pass for a purge.
-    match &settings.metrics_file {
-        Some(path) if settings.mode == Mode::Delete => {
-            super::metrics_file::write(path, &report, result.as_ref().err())?
+    if let Some(path) = metrics_file {
+        if let Err(err) = super::metrics_file::write(path, &report, result.as_ref().err()) {
+            tracing::warn!(
+                metrics_file = %path.display(),
+                "the metrics are not written ({err}); the purge's own result stands"
+            );
         }
-        _ => {}
     }
-    if result.is_ok() || report.batches > 0 {
+    let interrupted = matches!(result, Err(Error::Interrupted { .. }));
+    if result.is_ok() || report.batches > 0 || interrupted {
         print_report(&report, output)?;
     }
     result
@@ -330,11 +377,34 @@ fn purge_with(
         batch_size: settings.batch_size,
         deadline: settings.max_duration.map(|limit| started + limit),
         throttle: settings.throttle,
+        // After the confirmation: until then a signal ends the purge at once, with nothing done.
+        stop_signal: Some(stop_on_signals()?),
     };
     let result =
         purge::run(&mut conn, &scope, &options, sweep.as_mut(), report, &mut |n| bar.inc(n));
     bar.finish_and_clear();
     result
+}
+
+/// SIGINT and SIGTERM set the returned number, which stops the purge between batches; a second
+/// one ends the process at once, with the shell's code for it (130, 143).
+fn stop_on_signals() -> Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let signal = Arc::new(AtomicUsize::new(0));
+    let stopping = Arc::new(AtomicBool::new(false));
+    for number in [SIGINT, SIGTERM] {
+        let registered = signal_hook::flag::register_conditional_shutdown(
+            number,
+            128 + number,
+            Arc::clone(&stopping),
+        )
+        .and_then(|_| signal_hook::flag::register(number, Arc::clone(&stopping)))
+        .and_then(|_| {
+            signal_hook::flag::register_usize(number, Arc::clone(&signal), number as usize)
+        });
+        registered.map_err(|e| Error::InvalidSettings(format!("cannot handle signals: {e}")))?;
+    }
+    Ok(signal)
 }
 
 fn print_report(report: &Report, output: Output) -> Result<()> {

@@ -401,3 +401,14 @@ fn an_unknown_revision_goes_on_with_allow_unknown_schema_only_if_every_reference
         .code(0)
         .stdout(predicate::str::contains("\"mlflow_version\": \"unknown\""));
 }
+
+#[test]
+fn the_readme_pytest_fixture_is_the_one_the_suite_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let printed = readme.split("```python\n").nth(1).unwrap().split("```").next().unwrap();
+    let suite = std::fs::read_to_string(root.join("tests/e2e/test_reset_fixture.py")).unwrap();
+    let start = suite.find("\nimport os\n").unwrap() + 1;
+    let end = suite.find("\n\n\n# ---").unwrap() + 1;
+    assert_eq!(printed, &suite[start..end], "README's pytest block, verbatim from `import os`");
+}

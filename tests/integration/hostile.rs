@@ -224,3 +224,174 @@ fn a_test_store_is_local_and_reset_leaves_it_fresh() {
         format!("postgresql:///{}?host=/var/run/postgresql&user=postgres", socket.uri().database());
     janitor().args(["reset", "--yes", "--backend-store-uri", &over_socket]).assert().success();
 }
+
+/// A store with soft-deleted experiments whose names hold commas, and their runs.
+fn store_with_names(names: &[&str]) -> (TestStore, String) {
+    let store = TestStore::on(Backend::Sqlite).unwrap();
+    let mut conn = store.connect().unwrap();
+    for (id, name) in (1..).zip(names) {
+        fixtures::experiment(&mut conn, id, name, Some(fixtures::now_ms()));
+        fixtures::run(&mut conn, id, &format!("run-{id}"), Some(Some(fixtures::now_ms())));
+    }
+    let uri = crate::as_mlflow_spells_it(&store);
+    (store, uri)
+}
+
+fn experiment_names(store: &TestStore) -> Vec<String> {
+    let mut conn = store.connect().unwrap();
+    experiments::table.select(experiments::name).order(experiments::name).load(&mut conn).unwrap()
+}
+
+#[test]
+fn an_experiment_name_with_a_comma_is_one_name() {
+    let (store, uri) = store_with_names(&["a", "b", "a,b"]);
+    let purge = |names: &[&str]| {
+        let mut cmd = janitor();
+        cmd.args(["purge", "--yes", "--backend-store-uri", &uri]);
+        for name in names {
+            cmd.args(["--experiment-names", name]);
+        }
+        cmd.assert().success();
+    };
+    purge(&["a,b"]);
+    assert_eq!(experiment_names(&store), ["a", "b"]);
+    // Several names: the flag again (or its singular spelling).
+    janitor()
+        .args(["purge", "--yes", "--backend-store-uri", &uri])
+        .args(["--experiment-name", "a", "--experiment-names", "b"])
+        .assert()
+        .success();
+    assert!(experiment_names(&store).is_empty());
+}
+
+#[test]
+fn spaces_around_listed_ids_are_ignored() {
+    let (store, uri) = store_with_names(&["x", "y", "z"]);
+    janitor()
+        .args(["purge", "--yes", "--backend-store-uri", &uri])
+        .args(["--run-ids", "run-1, run-2 ", "--run-ids", " run-3"])
+        .assert()
+        .success();
+    let mut conn = store.connect().unwrap();
+    let runs: i64 = mlflow_janitor::schema::runs::table.count().get_result(&mut conn).unwrap();
+    assert_eq!(runs, 0);
+    // Experiment ids likewise; an empty one is a mistake, said so before anything is touched.
+    fails_with(
+        janitor().args(["purge", "--yes", "--backend-store-uri", &uri, "--experiment-ids", "1,,2"]),
+        exit_code::USAGE,
+        "an empty id",
+    );
+    janitor()
+        .args(["purge", "--yes", "--backend-store-uri", &uri, "--experiment-ids", " 1 , 2"])
+        .assert()
+        .success();
+    assert_eq!(experiment_names(&store), ["z"]);
+}
+
+#[test]
+fn a_metrics_file_is_checked_before_the_work_and_its_late_failure_is_a_warning() {
+    let (store, _) = fixtures::seeded_store(Backend::Sqlite);
+    let uri = crate::as_mlflow_spells_it(&store);
+    let before = snapshot(&mut store.connect().unwrap());
+    let folder = tempfile::tempdir().unwrap();
+    let missing = folder.path().join("missing/mlflow_janitor.prom");
+    let purge = |metrics_file: &std::path::Path| {
+        let mut cmd = janitor();
+        cmd.args(["purge", "--yes", "--output", "json", "--backend-store-uri", &uri]);
+        cmd.arg("--metrics-file").arg(metrics_file);
+        cmd
+    };
+    fails_with(&mut purge(&missing), exit_code::USAGE, "cannot write the metrics file");
+    assert_eq!(snapshot(&mut store.connect().unwrap()), before, "touched");
+    // Writable when checked, not when written: a folder took its name meanwhile (here: before,
+    // a folder with a file in it, which the rename cannot replace).
+    let taken = folder.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("inside"), "").unwrap();
+    let output = purge(&taken).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("the metrics are not written"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["entities"]["experiment"], 2, "{report}");
+}
+
+#[test]
+fn the_policy_file_names_the_store_before_the_environment() {
+    let (store, _) = fixtures::seeded_store(Backend::Sqlite);
+    let uri = crate::as_mlflow_spells_it(&store);
+    let folder = tempfile::tempdir().unwrap();
+    let policy = folder.path().join("policy.toml");
+    std::fs::write(&policy, format!("backend_store_uri = \"{uri}\"\nyes = true\n")).unwrap();
+    let elsewhere = format!("sqlite:///{}/elsewhere.db", folder.path().display());
+    let output = janitor()
+        .args(["purge", "--output", "json", "--config"])
+        .arg(&policy)
+        .env("MLFLOW_BACKEND_STORE_URI", &elsewhere)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("MLFLOW_BACKEND_STORE_URI is set but"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["entities"]["experiment"], 2, "{report}");
+    // The flag outranks both.
+    fails_with(
+        janitor()
+            .args(["purge", "--config"])
+            .arg(&policy)
+            .args(["--backend-store-uri", &elsewhere])
+            .env("MLFLOW_BACKEND_STORE_URI", &uri),
+        exit_code::STORE,
+        "no SQLite store at",
+    );
+}
+
+#[test]
+fn a_stop_signal_ends_a_purge_between_batches_with_its_report() {
+    use std::io::BufRead;
+    let (store, _) = fixtures::seeded_store(Backend::Sqlite);
+    let uri = crate::as_mlflow_spells_it(&store);
+    let folder = tempfile::tempdir().unwrap();
+    let metrics = folder.path().join("mlflow_janitor.prom");
+    let mut purge = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlflow-janitor"));
+    purge
+        .args(["--log-format", "json", "purge", "--yes", "--output", "json"])
+        .args(["--batch-size", "1", "--throttle", "30s", "--backend-store-uri", &uri])
+        .arg("--metrics-file")
+        .arg(&metrics)
+        .env_remove("MLFLOW_BACKEND_STORE_URI")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = purge.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    // The first batch is committed: the purge is in its throttle's pause.
+    let mut logs = Vec::new();
+    for line in stderr.by_ref() {
+        let line = line.unwrap();
+        let first_batch = line.contains("batch done");
+        logs.push(line);
+        if first_batch {
+            break;
+        }
+    }
+    let started = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    logs.extend(stderr.map(Result::unwrap));
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "the pause was not cut short");
+    assert_eq!(output.status.code(), Some(i32::from(exit_code::INTERRUPTED)), "{logs:#?}");
+    let last: serde_json::Value = serde_json::from_str(logs.last().unwrap()).unwrap();
+    assert_eq!(last["exit_code"], exit_code::INTERRUPTED, "{last}");
+    assert!(last["message"].as_str().unwrap().contains("stopped by SIGTERM after 1 batches"));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["batches"], 1, "{report}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(prom.contains("mlflow_janitor_last_run_exit_code 10"), "{prom}");
+    assert!(prom.contains("mlflow_janitor_batches 1"), "{prom}");
+    // Whole entities only: the next run finishes the job.
+    janitor().args(["purge", "--yes", "--backend-store-uri", &uri]).assert().success();
+    janitor().args(["doctor", "--backend-store-uri", &uri]).assert().success();
+    assert_eq!(experiment_names(&store), ["live-1", "live-2"]);
+}
