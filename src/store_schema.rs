@@ -27,11 +27,12 @@ pub const KNOWN_SCHEMAS: &[KnownSchema] = &[
     KnownSchema { mlflow: "3.0.1", revision: "bda7b8c39065" },
     KnownSchema { mlflow: "3.4.0", revision: "71994744cf8e" },
     KnownSchema { mlflow: "3.10.1", revision: "1b5f0d9ad7c1" },
+    KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" },
     LATEST,
 ];
 
 /// The newest schema: the one `init` creates and the mirror in `schema.rs` describes.
-pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };
+pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.18.0", revision: "f4a9b2c7d1e6" };
 
 /// The MLflow version reported for a revision mlflow-janitor does not know.
 pub const UNKNOWN_VERSION: &str = "unknown";

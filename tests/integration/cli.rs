@@ -9,7 +9,7 @@ use mlflow_janitor::Backend;
 use predicates::prelude::*;
 use test_case::test_case;
 
-use crate::{fixtures, snapshot};
+use crate::{fixtures, snapshot, UNKNOWN_REVISION};
 
 fn janitor(uri: &str) -> Command {
     let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
@@ -126,12 +126,11 @@ fn bad_input_is_one_line_with_its_exit_code_and_touches_nothing() {
 
 #[test]
 fn a_store_it_cannot_vouch_for_is_refused_before_anything_is_deleted() {
+    let unknown = format!("UPDATE alembic_version SET version_num = '{UNKNOWN_REVISION}'");
+    let named = format!("schema revision `{UNKNOWN_REVISION}`");
     let changes = [
         ("DROP TABLE alembic_version", "is not an MLflow store"),
-        (
-            "UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'",
-            "schema revision `f4a9b2c7d1e6`",
-        ),
+        (unknown.as_str(), named.as_str()),
         (
             "CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid), note text)",
             "table `run_notes` references `runs`",
@@ -208,7 +207,7 @@ fn help_and_version_are_pinned() {
         .arg("--version")
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("MLflow 3.17.2 (alembic dc11669786a5)"));
+        .stdout(predicate::str::contains("MLflow 3.18.0 (alembic f4a9b2c7d1e6)"));
     Command::cargo_bin("mlflow-janitor")
         .unwrap()
         .args(["completions", "bash"])
@@ -379,7 +378,7 @@ fn a_read_only_sqlite_file_is_refused_before_any_work() {
 fn an_unknown_revision_goes_on_with_allow_unknown_schema_only_if_every_reference_is_known() {
     let (store, uri) = seeded_store();
     let mut conn = store.connect().unwrap();
-    diesel::sql_query("UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'")
+    diesel::sql_query(format!("UPDATE alembic_version SET version_num = '{UNKNOWN_REVISION}'"))
         .execute(&mut conn)
         .unwrap();
     diesel::sql_query("CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid))")
