@@ -28,7 +28,8 @@ installed_over() {
 
 base="$(installed_over "$version")"
 # shellcheck disable=SC2207 # pins prints a list of requirement specifiers
-reqs=("mlflow==${base:-$version}" psycopg2-binary 'psycopg[binary]' pymysql pytest boto3 $(pins "$version"))
+reqs=("mlflow==${base:-$version}" psycopg2-binary 'psycopg[binary]' pymysql pytest boto3
+  $(pins "$version"))
 spec="${reqs[*]}${base:+ then --no-deps mlflow==$version}"
 
 if [ -x "$venv/bin/mlflow" ] && [ "$(cat "$venv/mlflow-venv.spec" 2>/dev/null)" = "$spec" ]; then
