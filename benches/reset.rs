@@ -4,8 +4,8 @@
 //! - `mlflow-janitor reset --yes` (release binary, timed from spawn to exit) on a store reseeded
 //!   before each of 20 resets with a few hundred rows, with and without TLS on the loopback
 //!   connection;
-//! - the usual way: DROP DATABASE, CREATE DATABASE and `mlflow db upgrade` of MLflow 3.17.2
-//!   (from the venv the test suite makes under target/venvs), 5 times.
+//! - the usual way: DROP DATABASE, CREATE DATABASE and `mlflow db upgrade` of the latest schema's
+//!   MLflow (from the venv the test suite makes under target/venvs), 5 times.
 //!
 //! Prints the medians and their ratio. Target: the reset's median at most 50 ms (without TLS).
 
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use mlflow_janitor::store_schema::LATEST;
 use mlflow_janitor::test_store::TestStore;
 
 const RESETS: usize = 20;
@@ -79,8 +80,8 @@ fn main() -> ExitCode {
         ms(with_tls)
     );
 
-    let mlflow =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venvs/mlflow-3.17.2/bin/mlflow");
+    let mlflow = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/venvs/mlflow-{}/bin/mlflow", LATEST.mlflow));
     if !mlflow.exists() {
         println!(
             "DROP + mlflow db upgrade:           skipped: no {} (cargo test makes it)",

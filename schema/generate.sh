@@ -10,7 +10,7 @@
 # Each file is checked before it is written: loaded into a new empty database, its tables,
 # columns, keys, indexes, triggers and rows must match those of the store MLflow made.
 #
-# Needs: python3 (one venv per version, pip-installed from PyPI on first use under
+# Needs: python3 (one venv per version, made on first use by schema/mlflow-venv.sh under
 # ${MLFLOW_VENV_DIR:-target/venvs}/mlflow-<version>), and
 #   PostgreSQL server (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432 postgres), psql and pg_dump
 #       of the server's major version;
@@ -22,8 +22,8 @@
 # Usage: schema/generate.sh [MLFLOW_VERSION...]   (default: all the versions below)
 set -euo pipefail
 
-all_versions=(1.30.1 2.9.2 2.16.2 2.22.1 3.0.1 3.4.0 3.10.1 3.17.2)
-latest=3.17.2 # the one src/schema.rs mirrors
+all_versions=(1.30.1 2.9.2 2.16.2 2.22.1 3.0.1 3.4.0 3.10.1 3.17.2 3.18.0)
+latest=3.18.0 # the one src/schema.rs mirrors
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venvs="${MLFLOW_VENV_DIR:-$root/target/venvs}"
@@ -32,19 +32,10 @@ MYSQL_HOST="${MYSQL_HOST:-127.0.0.1}" MYSQL_PORT="${MYSQL_PORT:-3306}" MYSQL_USE
 prefix="mlflow_janitor_gen_$$"
 work="$(mktemp -d)"
 
-# Beside MLflow and the drivers, the pins that let each version import its SQL store on Python
-# 3.11 with today's PyPI: up to 3.4, mlflow.store.db.utils imports a pool class that SQLAlchemy 2.1
-# removed (1.30.1 caps SQLAlchemy below 2 itself; 3.10 no longer imports it).
-pins() {
-  case "$1" in
-    2.* | 3.0.* | 3.4.*) echo "sqlalchemy<2.1" ;;
-  esac
-}
-
 # How the version builds its schema on an empty database. From 1.30.1 to 3.10.1, `mlflow db
 # upgrade` fails there (its first migration alters `metrics`, which nothing has created yet); the
 # tracking store's first connection creates the initial tables and then runs the same migrations,
-# but also adds experiment 0 `Default`, which is deleted again before the dump. 3.17.2's
+# but also adds experiment 0 `Default`, which is deleted again before the dump. From 3.17.2 on,
 # `mlflow db upgrade` creates the initial tables itself.
 builder() {
   case "$1" in
@@ -306,23 +297,10 @@ lint() {
   fi
 }
 
-ensure_venv() {
-  local version="$1" venv="$venvs/mlflow-$1"
-  # shellcheck disable=SC2207 # pins prints a list of requirement specifiers
-  local -a reqs=("mlflow==$version" psycopg2-binary 'psycopg[binary]' pymysql $(pins "$version"))
-  if [ ! -x "$venv/bin/mlflow" ] || [ "$(cat "$venv/generate.spec" 2>/dev/null)" != "${reqs[*]}" ]; then
-    echo "installing ${reqs[*]} into $venv" >&2
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet "${reqs[@]}"
-    echo "${reqs[*]}" >"$venv/generate.spec"
-  fi
-}
-
 generate() {
   local version="$1" venv="$venvs/mlflow-$1" how backend src chk revision out label
   local vtag="${version//./_}"
-  ensure_venv "$version"
+  "$root/schema/mlflow-venv.sh" "$version" "$venv"
   case "$(builder "$version")" in
     upgrade) how="\`mlflow db upgrade\`" ;;
     client) how="the tracking client's first connection, experiment 0 deleted" ;;

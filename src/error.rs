@@ -56,23 +56,18 @@ pub enum Error {
 
     #[error(
         "{uri} has MLflow schema revision `{revision}`, which mlflow-janitor does not know \
-         (it knows: {known}). Use an mlflow-janitor release that knows your MLflow version, or pass \
-         --allow-unknown-schema to go on if every table that references what a purge deletes \
-         is one the delete plan knows"
+         (it knows: {known}). Use an mlflow-janitor release that knows your MLflow version; \
+         `status` and `doctor` read the store as it is, and `purge --allow-unknown-schema` goes \
+         on if every table that references what a purge deletes is one the delete plan knows"
     )]
     UnknownSchema { uri: String, revision: String, known: String },
 
     #[error(
-        "`{command}` reads the schema of MLflow {latest} only, and {uri} has MLflow {found}'s: \
-         upgrade the store with `mlflow db upgrade` first (purge, reset and init work on it as \
-         it is)"
+        "`{command}` reads the schemas of MLflow {oldest} and later, and {uri} has MLflow \
+         {found}'s: upgrade the store with `mlflow db upgrade` first (purge and reset work on \
+         it as it is)"
     )]
-    NotLatestSchema {
-        command: &'static str,
-        uri: String,
-        found: &'static str,
-        latest: &'static str,
-    },
+    SchemaTooOld { command: &'static str, uri: String, found: &'static str, oldest: &'static str },
 
     #[error(
         "table `{table}` references `{parent}` through foreign key `{constraint}` (ON DELETE \
@@ -189,7 +184,7 @@ impl Error {
             | Error::NoSqliteFile { .. }
             | Error::NotMlflow { .. }
             | Error::UnknownSchema { .. }
-            | Error::NotLatestSchema { .. }
+            | Error::SchemaTooOld { .. }
             | Error::UnknownReference { .. }
             | Error::Database(_)
             | Error::Snapshot(_)

@@ -440,6 +440,11 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
         ),
         step!(review_queues, "experiment_id", |ids| review_queues::experiment_id.eq_any(ids)),
         step!(label_schemas, "experiment_id", |ids| label_schemas::experiment_id.eq_any(ids)),
+        step!(issue_categories via [issues], "categories of the experiment's issues", |ids| {
+            issue_categories::issue_id.eq_any(
+                issues::table.select(issues::issue_id).filter(issues::experiment_id.eq_any(ids)),
+            )
+        }),
         step!(issues, "experiment_id", |ids| issues::experiment_id.eq_any(ids)),
         step!(sql_trace_metric_daily_rollups, "experiment_id (no foreign key)", |ids| {
             sql_trace_metric_daily_rollups::experiment_id.eq_any(ids)

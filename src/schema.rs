@@ -323,6 +323,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    issue_categories (issue_id, category_hash) {
+        #[max_length = 36]
+        issue_id -> Varchar,
+        #[max_length = 64]
+        category_hash -> Varchar,
+        category -> Text,
+    }
+}
+
+diesel::table! {
     issues (issue_id) {
         #[max_length = 36]
         issue_id -> Varchar,
@@ -342,6 +352,10 @@ diesel::table! {
         last_updated_timestamp -> Int8,
         #[max_length = 255]
         created_by -> Nullable<Varchar>,
+        last_seen_timestamp -> Nullable<Int8>,
+        #[max_length = 255]
+        last_updated_by -> Nullable<Varchar>,
+        metadata -> Nullable<Text>,
     }
 }
 
@@ -881,6 +895,100 @@ diesel::table! {
 }
 
 diesel::table! {
+    skill_aliases (workspace, organization, name, alias) {
+        #[max_length = 63]
+        workspace -> Varchar,
+        #[max_length = 64]
+        organization -> Varchar,
+        #[max_length = 128]
+        name -> Varchar,
+        #[max_length = 256]
+        alias -> Varchar,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    skill_tags (workspace, organization, name, key) {
+        #[max_length = 63]
+        workspace -> Varchar,
+        #[max_length = 64]
+        organization -> Varchar,
+        #[max_length = 128]
+        name -> Varchar,
+        #[max_length = 250]
+        key -> Varchar,
+        value -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    skill_version_tags (workspace, organization, name, version, key) {
+        #[max_length = 63]
+        workspace -> Varchar,
+        #[max_length = 64]
+        organization -> Varchar,
+        #[max_length = 128]
+        name -> Varchar,
+        version -> Int4,
+        #[max_length = 250]
+        key -> Varchar,
+        value -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    skill_versions (workspace, organization, name, version) {
+        #[max_length = 63]
+        workspace -> Varchar,
+        #[max_length = 64]
+        organization -> Varchar,
+        #[max_length = 128]
+        name -> Varchar,
+        version -> Int4,
+        #[max_length = 20]
+        source_type -> Nullable<Varchar>,
+        #[max_length = 2048]
+        source -> Nullable<Varchar>,
+        #[sql_name = "ref"]
+        #[max_length = 2048]
+        ref_ -> Nullable<Varchar>,
+        #[max_length = 2048]
+        subpath -> Nullable<Varchar>,
+        #[max_length = 64]
+        digest -> Nullable<Varchar>,
+        #[max_length = 20]
+        status -> Varchar,
+        #[max_length = 256]
+        created_by -> Nullable<Varchar>,
+        #[max_length = 256]
+        last_updated_by -> Nullable<Varchar>,
+        created_at -> Int8,
+        last_updated_at -> Int8,
+    }
+}
+
+diesel::table! {
+    skills (workspace, organization, name) {
+        #[max_length = 63]
+        workspace -> Varchar,
+        #[max_length = 64]
+        organization -> Varchar,
+        #[max_length = 128]
+        name -> Varchar,
+        description -> Nullable<Text>,
+        icons -> Nullable<Json>,
+        search_text -> Nullable<Text>,
+        #[max_length = 256]
+        created_by -> Nullable<Varchar>,
+        #[max_length = 256]
+        last_updated_by -> Nullable<Varchar>,
+        created_at -> Int8,
+        last_updated_at -> Int8,
+    }
+}
+
+diesel::table! {
     span_metrics (trace_id, span_id, key) {
         #[max_length = 50]
         trace_id -> Varchar,
@@ -1120,6 +1228,7 @@ diesel::joinable!(experiment_tags -> experiments (experiment_id));
 diesel::joinable!(guardrail_configs -> endpoints (endpoint_id));
 diesel::joinable!(guardrail_configs -> guardrails (guardrail_id));
 diesel::joinable!(guardrails -> endpoints (action_endpoint_id));
+diesel::joinable!(issue_categories -> issues (issue_id));
 diesel::joinable!(issues -> experiments (experiment_id));
 diesel::joinable!(issues -> runs (source_run_id));
 diesel::joinable!(job_locks -> jobs (job_id));
@@ -1173,6 +1282,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     guardrails,
     input_tags,
     inputs,
+    issue_categories,
     issues,
     job_locks,
     jobs,
@@ -1206,6 +1316,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     scorer_versions,
     scorers,
     secrets,
+    skill_aliases,
+    skill_tags,
+    skill_version_tags,
+    skill_versions,
+    skills,
     span_metrics,
     spans,
     sql_assessment_daily_rollups,

@@ -27,11 +27,17 @@ pub const KNOWN_SCHEMAS: &[KnownSchema] = &[
     KnownSchema { mlflow: "3.0.1", revision: "bda7b8c39065" },
     KnownSchema { mlflow: "3.4.0", revision: "71994744cf8e" },
     KnownSchema { mlflow: "3.10.1", revision: "1b5f0d9ad7c1" },
+    OLDEST_INSPECTED,
     LATEST,
 ];
 
 /// The newest schema: the one `init` creates and the mirror in `schema.rs` describes.
-pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };
+pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.18.0", revision: "f4a9b2c7d1e6" };
+
+/// The oldest schema `status` and `doctor` read: what they query of the mirror (`schema.rs`)
+/// is the same from MLflow 3.17.2 on.
+pub const OLDEST_INSPECTED: KnownSchema =
+    KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };
 
 /// The MLflow version reported for a revision mlflow-janitor does not know.
 pub const UNKNOWN_VERSION: &str = "unknown";
@@ -86,7 +92,15 @@ impl StoreSchema {
         let known = KNOWN_SCHEMAS.iter().find(|known| known.revision == revision.version_num);
         let mlflow_version = match (known, unknown) {
             (Some(known), _) => known.mlflow,
-            (None, UnknownRevision::Allow) => UNKNOWN_VERSION,
+            (None, UnknownRevision::Allow) => {
+                tracing::warn!(
+                    "schema revision `{}` is not one mlflow-janitor knows (a newer MLflow?): \
+                     reading the store as MLflow {}'s",
+                    revision.version_num,
+                    LATEST.mlflow
+                );
+                UNKNOWN_VERSION
+            }
             (None, UnknownRevision::Refuse) => {
                 return Err(Error::UnknownSchema {
                     uri: uri.to_string(),
@@ -114,17 +128,21 @@ impl StoreSchema {
         })
     }
 
-    /// Refuses a store of another schema than the latest, for `command`, which reads only it.
-    pub fn require_latest(&self, command: &'static str, uri: &StoreUri) -> Result<()> {
-        if self.revision == LATEST.revision {
-            return Ok(());
+    /// Refuses a store of a schema older than [`OLDEST_INSPECTED`] for `command`, which reads
+    /// only those. A store of an unknown revision (read only when allowed, with a warning) is
+    /// taken for a newer MLflow's.
+    pub fn require_inspectable(&self, command: &'static str, uri: &StoreUri) -> Result<()> {
+        let position = |revision: &str| KNOWN_SCHEMAS.iter().position(|k| k.revision == revision);
+        let oldest = position(OLDEST_INSPECTED.revision).expect("OLDEST_INSPECTED is known");
+        match position(&self.revision) {
+            Some(at) if at < oldest => Err(Error::SchemaTooOld {
+                command,
+                uri: uri.to_string(),
+                found: self.mlflow_version,
+                oldest: OLDEST_INSPECTED.mlflow,
+            }),
+            _ => Ok(()),
         }
-        Err(Error::NotLatestSchema {
-            command,
-            uri: uri.to_string(),
-            found: self.mlflow_version,
-            latest: LATEST.mlflow,
-        })
     }
 
     pub fn has_table(&self, table: &str) -> bool {

@@ -48,8 +48,11 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     let mut conn = uri.establish()?;
     // A fixer is a writer: never beside a purge or a reset of the same store.
     let _lock = if opts.fix { Some(store::lock_store(&mut conn, &uri)?) } else { None };
-    let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
-    schema.require_latest("doctor", &uri)?;
+    // Reading only, a newer MLflow's store is read as the latest's, with a warning; a fixer
+    // deletes, so only on a schema it knows.
+    let unknown = if opts.fix { UnknownRevision::Refuse } else { UnknownRevision::Allow };
+    let schema = StoreSchema::read(&mut conn, &uri, unknown)?;
+    schema.require_inspectable("doctor", &uri)?;
     let mut findings = doctor::examine(&mut conn)?;
     let orphan_rows: i64 = findings
         .iter()

@@ -47,8 +47,9 @@ pub fn run(opts: Opts) -> Result<()> {
         None
     };
     let mut conn = uri.establish()?;
-    let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
-    schema.require_latest("status", &uri)?;
+    // Reading only: a newer MLflow's store is read as the latest's, with a warning.
+    let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Allow)?;
+    schema.require_inspectable("status", &uri)?;
     let status = status::status(&mut conn, &schema, artifacts)?;
     match opts.output {
         Output::Json => {

@@ -9,9 +9,12 @@ Driven by the Rust end-to-end tests, with the real MLflow client:
 
 `seed` expects an empty, upgraded store. It logs live and doomed data, deletes
 the doomed part, and writes STATE_DIR/expected.json: what must be gone and a
-canonical snapshot of everything that must survive. `verify` runs after the
-purge and exits non-zero, naming each failed check, unless the deleted data is
-gone, the live data is unchanged and the store still takes new writes.
+canonical snapshot of everything that must survive. From MLflow 3.18 on, the
+data includes issues with categories (one live, one in a deleted experiment)
+and a skill with tags, an alias and a deleted version (workspace-level: live).
+`verify` runs after the purge and exits non-zero, naming each failed check,
+unless the deleted data is gone, the live data is unchanged and the store still
+takes new writes.
 
 `seed-every-kind` does what `seed` does, then adds one of each registry kind
 (registered model, model versions, version tag, alias, prompt, webhook), so a
@@ -31,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 import mlflow
+from packaging.version import Version
+
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.entities.webhook import WebhookEntity, WebhookEvent
@@ -39,6 +44,9 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 LIVE_EXPERIMENTS = ("live-a", "live-b")
 EXPECTED_FILE = "expected.json"
+# Issue categories and the skill registry came with MLflow 3.18.
+HAS_SKILLS = Version(mlflow.__version__) >= Version("3.18")
+SKILL = "e2e-skill"
 
 
 # ---------------------------------------------------------------- seeding
@@ -110,15 +118,46 @@ def log_model(experiment_id, name, run_id=None):
     return model.model_id
 
 
+def log_issue(experiment_id, name, run_id=None):
+    """An issue with two categories (MLflow 3.18 on)."""
+    if HAS_SKILLS:
+        mlflow.genai.create_issue(
+            name,
+            severity="high",
+            description=f"{name}, seeded",
+            categories=["quality", f"{name}-category"],
+            source_run_id=run_id,
+            experiment_id=experiment_id,
+        )
+
+
+def seed_skill():
+    """A skill with a tag, two versions (the first deleted), a version tag and an alias."""
+    from mlflow.entities import GitSource  # MLflow 3.18 on
+
+    client = MlflowClient()
+    client.create_skill(name=SKILL, description="seeded by mlflow_store.py")
+    client.set_skill_tag(name=SKILL, key="team", value="janitor")
+    for ref in ("v1", "v2"):
+        # Only recorded: nothing is fetched from the source.
+        source = GitSource(url="https://example.com/skills.git", ref=ref)
+        version = client.create_skill_version(name=SKILL, source=source).version
+    client.set_skill_version_tag(name=SKILL, version=version, key="stage", value="prod")
+    client.set_skill_alias(name=SKILL, alias="champion", version=version)
+    # An active version is deprecated before it may be deleted.
+    client.update_skill_version(name=SKILL, version=1, status="deprecated")
+    client.delete_skill_version(name=SKILL, version=1)
+
+
 def seed_live_a(state_dir):
-    """live-a: three live runs, one deleted run, a logged model and a trace."""
+    """live-a: three live runs, one deleted run, a logged model, a trace and an issue."""
     experiment_id = start_experiment("live-a", state_dir)
-    for seed in range(1, 4):
-        log_run(f"live-a-{seed}", seed)
+    runs = [log_run(f"live-a-{seed}", seed) for seed in range(1, 4)]
     deleted_run = log_run("live-a-deleted", 9)
     mlflow.delete_run(deleted_run)
     log_model(experiment_id, "live-a-model")
     log_trace("live-a-trace")
+    log_issue(experiment_id, "live-a-issue", run_id=runs[0])
     return [deleted_run]
 
 
@@ -137,6 +176,7 @@ def seed_doomed_1(state_dir):
         # Inside the run so the trace and model are linked to it, as in real use.
         log_trace("doomed-1-trace", feedback=True)
         log_model(experiment_id, "doomed-1-model", run_id=runs[0])
+    log_issue(experiment_id, "doomed-1-issue", run_id=runs[0])
     mlflow.delete_experiment(experiment_id)
     return runs
 
@@ -154,6 +194,8 @@ def seed_store(state_dir):
     seed_live_b(state_dir)
     deleted_runs += seed_doomed_1(state_dir)
     deleted_runs += seed_doomed_2(state_dir)
+    if HAS_SKILLS:
+        seed_skill()
     expected = {
         "deleted_experiments": ["doomed-1", "doomed-2"],
         "deleted_runs": deleted_runs,
@@ -163,7 +205,9 @@ def seed_store(state_dir):
     path.write_text(json.dumps(expected, indent=2, sort_keys=True))
     print(
         f"seeded: {len(expected['live_runs'])} live runs, {len(deleted_runs)} deleted runs, "
-        f"{len(expected['live_traces'])} live traces, {len(expected['live_models'])} live models"
+        f"{len(expected['live_traces'])} live traces, {len(expected['live_models'])} live models, "
+        f"{len(expected.get('live_issues', {}))} live issues, "
+        f"{len(expected.get('live_skills', {}))} skills"
     )
 
 
@@ -302,6 +346,36 @@ def canonical_model(client, model_id):
     }
 
 
+def canonical_issue(issue):
+    """An issue's experiment, name, status, source run and categories."""
+    return {
+        "experiment_id": issue.experiment_id,
+        "name": issue.name,
+        "status": str(issue.status),
+        "source_run_id": issue.source_run_id,
+        "categories": sorted(issue.categories or []),
+    }
+
+
+def canonical_skill(client, name):
+    """A skill's tags and latest version, and each version the client shows (deleted ones
+    are hidden) with its status, tags and aliases."""
+    skill = client.get_skill(name=name)
+    versions = {
+        str(v.version): {
+            "status": str(v.status),
+            "tags": dict(sorted(v.tags.items())),
+            "aliases": sorted(v.aliases),
+        }
+        for v in client.search_skill_versions(name=name)
+    }
+    return {
+        "tags": dict(sorted(skill.tags.items())),
+        "latest_version": skill.latest_version,
+        "versions": versions,
+    }
+
+
 def live_experiment_ids(client):
     return [client.get_experiment_by_name(name).experiment_id for name in LIVE_EXPERIMENTS]
 
@@ -312,13 +386,21 @@ def snapshot_live(client):
     runs = client.search_runs(experiment_ids, run_view_type=ViewType.ACTIVE_ONLY)
     traces = client.search_traces(locations=experiment_ids)
     models = client.search_logged_models(experiment_ids=experiment_ids)
-    return {
+    live = {
         "live_runs": {r.info.run_id: canonical_run(client, r.info.run_id) for r in runs},
         "live_traces": {
             t.info.trace_id: canonical_trace(client, t.info.trace_id) for t in traces
         },
         "live_models": {m.model_id: canonical_model(client, m.model_id) for m in models},
     }
+    if HAS_SKILLS:
+        live["live_issues"] = {
+            i.issue_id: canonical_issue(i)
+            for experiment_id in experiment_ids
+            for i in mlflow.genai.search_issues(experiment_id=experiment_id)
+        }
+        live["live_skills"] = {SKILL: canonical_skill(client, SKILL)}
+    return live
 
 
 # --------------------------------------------------------------- verifying
@@ -366,10 +448,10 @@ def diff(kind, expected, actual):
 
 
 def check_live_unchanged(expected):
-    """Live runs, traces and models re-read exactly as seeded."""
+    """Live runs, traces, models, issues and skills re-read exactly as seeded."""
     # Round-trip through JSON so tuples and lists compare as in the file.
     actual = json.loads(json.dumps(snapshot_live(MlflowClient())))
-    for kind in ("live_runs", "live_traces", "live_models"):
+    for kind in sorted(kind for kind in expected if kind.startswith("live_")):
         problem = diff(kind, expected[kind], actual[kind])
         if problem:
             return problem

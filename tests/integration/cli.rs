@@ -9,7 +9,7 @@ use mlflow_janitor::Backend;
 use predicates::prelude::*;
 use test_case::test_case;
 
-use crate::{fixtures, snapshot};
+use crate::{fixtures, snapshot, UNKNOWN_REVISION};
 
 fn janitor(uri: &str) -> Command {
     let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
@@ -126,12 +126,11 @@ fn bad_input_is_one_line_with_its_exit_code_and_touches_nothing() {
 
 #[test]
 fn a_store_it_cannot_vouch_for_is_refused_before_anything_is_deleted() {
+    let unknown = format!("UPDATE alembic_version SET version_num = '{UNKNOWN_REVISION}'");
+    let named = format!("schema revision `{UNKNOWN_REVISION}`");
     let changes = [
         ("DROP TABLE alembic_version", "is not an MLflow store"),
-        (
-            "UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'",
-            "schema revision `f4a9b2c7d1e6`",
-        ),
+        (unknown.as_str(), named.as_str()),
         (
             "CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid), note text)",
             "table `run_notes` references `runs`",
@@ -208,7 +207,7 @@ fn help_and_version_are_pinned() {
         .arg("--version")
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("MLflow 3.17.2 (alembic dc11669786a5)"));
+        .stdout(predicate::str::contains("MLflow 3.18.0 (alembic f4a9b2c7d1e6)"));
     Command::cargo_bin("mlflow-janitor")
         .unwrap()
         .args(["completions", "bash"])
@@ -375,11 +374,79 @@ fn a_read_only_sqlite_file_is_refused_before_any_work() {
     assert_eq!(snapshot(&mut store.connect().unwrap()), before);
 }
 
+/// Runs the binary's `args` on the store at `uri`.
+fn on_store(args: &[&str], uri: &str) -> std::process::Output {
+    let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
+    cmd.env_remove("MLFLOW_BACKEND_STORE_URI").args(args).args(["--backend-store-uri", uri]);
+    cmd.output().unwrap()
+}
+
+/// A newer MLflow's store, of a revision this release does not know: `status` and `doctor`
+/// read it, each with one warning naming the revision; `purge` and `doctor --fix` refuse it and
+/// touch nothing.
+#[test]
+fn read_only_commands_read_a_newer_mlflows_store_with_one_warning() {
+    let (store, uri) = seeded_store();
+    let mut conn = store.connect().unwrap();
+    diesel::sql_query(format!("UPDATE alembic_version SET version_num = '{UNKNOWN_REVISION}'"))
+        .execute(&mut conn)
+        .unwrap();
+    let before = snapshot(&mut conn);
+    let named = format!("schema revision `{UNKNOWN_REVISION}`");
+
+    for (read_only, shows) in [
+        (&["status"][..], "names held by deleted experiments: doomed-3, doomed-4"),
+        (&["doctor"], "no problems found"),
+    ] {
+        let output = on_store(read_only, &uri);
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(0), "{read_only:?}: {stderr}");
+        assert!(stdout.contains(shows), "{read_only:?}: {stdout}");
+        let warnings: Vec<&str> = stderr.lines().filter(|line| line.contains("WARN")).collect();
+        assert_eq!(warnings.len(), 1, "{read_only:?}: {stderr}");
+        assert!(warnings[0].contains(&named), "{read_only:?}: {stderr}");
+    }
+    for writer in [&["purge", "--yes"][..], &["doctor", "--fix", "--yes"]] {
+        let output = on_store(writer, &uri);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(i32::from(exit_code::STORE)), "{writer:?}: {stderr}");
+        assert!(stderr.contains(&named), "{writer:?}: {stderr}");
+    }
+    assert_eq!(snapshot(&mut conn), before);
+}
+
+/// `status` and `doctor` read the schemas from MLflow 3.17.2 on, without a warning, and refuse
+/// an older one with what to do.
+#[test]
+fn read_only_commands_read_the_schemas_they_know_from_3_17_on() {
+    for (version, code) in [("3.17.2", 0), ("3.10.1", exit_code::STORE)] {
+        let store = TestStore::of_version(Backend::Postgresql, version).unwrap();
+        fixtures::live(&mut store.connect().unwrap());
+        let uri = store.uri().given().to_owned();
+        for command in ["status", "doctor"] {
+            let output = on_store(&[command], &uri);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(
+                output.status.code(),
+                Some(i32::from(code)),
+                "{version} {command}: {stderr}"
+            );
+            if code == 0 {
+                assert!(!stderr.contains("WARN"), "{version} {command}: {stderr}");
+            } else {
+                let says = format!("MLflow 3.17.2 and later, and {uri} has MLflow 3.10.1's");
+                assert!(stderr.contains(&says), "{version} {command}: {stderr}");
+            }
+        }
+    }
+}
+
 #[test]
 fn an_unknown_revision_goes_on_with_allow_unknown_schema_only_if_every_reference_is_known() {
     let (store, uri) = seeded_store();
     let mut conn = store.connect().unwrap();
-    diesel::sql_query("UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'")
+    diesel::sql_query(format!("UPDATE alembic_version SET version_num = '{UNKNOWN_REVISION}'"))
         .execute(&mut conn)
         .unwrap();
     diesel::sql_query("CREATE TABLE run_notes (run_uuid varchar(32) REFERENCES runs (run_uuid))")

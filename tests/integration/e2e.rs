@@ -1,60 +1,41 @@
-//! End to end with the real MLflow 3.17.2 client: it seeds a store made from the committed
-//! snapshot, the binary purges it, and the client then reuses the deleted names and reads every
-//! live run back unchanged (tests/e2e/mlflow_store.py); `reset` leaves a store the client finds
-//! fresh; the README's pytest fixture works between two tests. The client's venv is made on first
-//! use under target/venvs (`.ci/run` makes it up front).
+//! End to end with the real MLflow client of the latest schema (and 3.17.2's for the purge): it
+//! seeds a store made from the committed snapshot, the binary purges it, and the client then
+//! reuses the deleted names and reads every live run back unchanged (tests/e2e/mlflow_store.py);
+//! `reset` leaves a store the client finds fresh; the README's pytest fixture works between two
+//! tests. The clients' venvs are made on first use under target/venvs by schema/mlflow-venv.sh
+//! (`.ci/run` makes them up front).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use mlflow_janitor::store_schema::LATEST;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, StoreUri};
 use test_case::test_case;
 
 use crate::SiblingDatabase;
 
-const MLFLOW_VERSION: &str = "3.17.2";
-
+/// The Python of the latest schema's MLflow.
 pub(crate) fn mlflow_python() -> PathBuf {
-    python_of(MLFLOW_VERSION)
+    python_of(LATEST.mlflow)
 }
 
-/// The Python of a venv holding MLflow `version` with the drivers, boto3 and pytest, made on
-/// first use.
+/// The Python of a venv holding MLflow `version` with the drivers, boto3 and pytest
+/// (schema/mlflow-venv.sh), made on first use.
 pub(crate) fn python_of(version: &str) -> PathBuf {
-    let venvs = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/venvs");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venvs = root.join("target/venvs");
     let venv = venvs.join(format!("mlflow-{version}"));
     // Tests run in parallel: one makes the venv, the others wait for it (the lock goes with
     // the file, at the end of this function).
     std::fs::create_dir_all(&venvs).unwrap();
     let lock = std::fs::File::create(venvs.join(format!("mlflow-{version}.lock"))).unwrap();
     lock.lock().unwrap();
-    if !venv.join("bin/pytest").exists() {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().unwrap();
-        assert!(made.success(), "python3 -m venv failed");
-        let mut packages = vec![
-            format!("mlflow=={version}"),
-            "psycopg2-binary".into(),
-            // SQLAlchemy 2's driver for a plain `postgresql://` URI.
-            "psycopg[binary]".into(),
-            "pymysql".into(),
-            "pytest".into(),
-            // MLflow's S3 artifact store (tests/e2e/mlflow_artifacts.py).
-            "boto3".into(),
-        ];
-        // Up to 3.4, MLflow's SQL store imports a pool class SQLAlchemy 2.1 removed.
-        if version.starts_with("2.") {
-            packages.push("sqlalchemy<2.1".into());
-        }
-        let installed = Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet"])
-            .args(&packages)
-            .status()
-            .unwrap();
-        assert!(installed.success(), "pip install {packages:?} failed");
-    }
+    let made =
+        Command::new(root.join("schema/mlflow-venv.sh")).arg(version).arg(&venv).status().unwrap();
+    assert!(made.success(), "schema/mlflow-venv.sh {version} failed");
     venv.join("bin/python")
 }
 
@@ -108,18 +89,25 @@ fn seeded_by_mlflow() -> (PathBuf, TestStore, String, tempfile::TempDir) {
 }
 
 /// The client seeds a store, the binary purges it, and the client finds the deleted names free,
-/// the deleted runs gone and every live run unchanged. On SQLite as most users meet it: MLflow's
-/// default `./mlflow.db`, made by the client itself and purged with no URI given.
-#[test_case(Backend::Postgresql; "postgresql")]
-#[test_case(Backend::Mysql; "mysql")]
-#[test_case(Backend::Sqlite; "sqlite")]
-fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged(backend: Backend) {
-    let python = mlflow_python();
+/// the deleted runs gone and every live run unchanged (from 3.18.0 on, also the live issues and
+/// skills). On SQLite as most users meet it: MLflow's default `./mlflow.db`, made by the client
+/// itself and purged with no URI given.
+#[test_case("3.17.2", Backend::Postgresql; "mlflow_3_17_postgresql")]
+#[test_case("3.17.2", Backend::Mysql; "mlflow_3_17_mysql")]
+#[test_case("3.17.2", Backend::Sqlite; "mlflow_3_17_sqlite")]
+#[test_case("3.18.0", Backend::Postgresql; "mlflow_3_18_postgresql")]
+#[test_case("3.18.0", Backend::Mysql; "mlflow_3_18_mysql")]
+#[test_case("3.18.0", Backend::Sqlite; "mlflow_3_18_sqlite")]
+fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged(
+    version: &str,
+    backend: Backend,
+) {
+    let python = python_of(version);
     let state = tempfile::tempdir().unwrap();
     let (store, uri) = match backend {
         Backend::Sqlite => (None, "sqlite:///mlflow.db".to_owned()),
         _ => {
-            let store = TestStore::on(backend).unwrap();
+            let store = TestStore::of_version(backend, version).unwrap();
             let uri = crate::as_mlflow_spells_it(&store);
             (Some(store), uri)
         }
@@ -146,8 +134,14 @@ fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged(bac
     let purged = purge.output().unwrap();
     assert!(purged.status.success(), "purge failed: {}", String::from_utf8_lossy(&purged.stderr));
     let report: serde_json::Value = serde_json::from_slice(&purged.stdout).unwrap();
+    assert_eq!(report["mlflow_version"], version, "{report}");
     assert_eq!(report["entities"]["experiment"], 2, "{report}");
     assert_eq!(report["entities"]["run"], 4, "{report}");
+    if version != "3.17.2" {
+        // The issue of a deleted experiment, with its two categories (MLflow 3.18 on).
+        assert_eq!(report["rows_by_table"]["issues"], 1, "{report}");
+        assert_eq!(report["rows_by_table"]["issue_categories"], 2, "{report}");
+    }
 
     let mut conn = match &store {
         Some(store) => store.connect().unwrap(),

@@ -171,6 +171,16 @@ pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Opti
     insert!(
         conn,
         present,
+        issue_categories,
+        (
+            issue_categories::issue_id.eq(format!("issue-{id}")),
+            issue_categories::category_hash.eq("hash-of-quality"),
+            issue_categories::category.eq("quality"),
+        )
+    );
+    insert!(
+        conn,
+        present,
         entity_associations,
         (
             entity_associations::association_id.eq(format!("assoc-exp-{id}")),
@@ -466,9 +476,62 @@ pub fn logged_model(
     );
 }
 
-/// A live store: two experiments with runs, a trace and a logged model each. Some live rows name
-/// runs that `deleted` adds later (no foreign key): they must survive the purge.
+/// A skill of the registry (MLflow 3.18 on) with tags, an alias, and a live and a deleted
+/// version: workspace-level, reached by nothing a purge deletes, so all of it stays.
+fn skill(conn: &mut DbConnection) {
+    let present = &present(conn);
+    insert!(
+        conn,
+        present,
+        skills,
+        (skills::name.eq("summarize"), skills::created_at.eq(0), skills::last_updated_at.eq(0))
+    );
+    insert!(
+        conn,
+        present,
+        skill_tags,
+        (skill_tags::name.eq("summarize"), skill_tags::key.eq("team"), skill_tags::value.eq("a"))
+    );
+    for (version, status) in [(1, "deleted"), (2, "active")] {
+        insert!(
+            conn,
+            present,
+            skill_versions,
+            (
+                skill_versions::name.eq("summarize"),
+                skill_versions::version.eq(version),
+                skill_versions::status.eq(status),
+                skill_versions::created_at.eq(0),
+                skill_versions::last_updated_at.eq(0),
+            )
+        );
+        insert!(
+            conn,
+            present,
+            skill_version_tags,
+            (
+                skill_version_tags::name.eq("summarize"),
+                skill_version_tags::version.eq(version),
+                skill_version_tags::key.eq("k"),
+            )
+        );
+    }
+    insert!(
+        conn,
+        present,
+        skill_aliases,
+        (
+            skill_aliases::name.eq("summarize"),
+            skill_aliases::alias.eq("prod"),
+            skill_aliases::version.eq(2)
+        )
+    );
+}
+
+/// A live store: two experiments with runs, a trace and a logged model each, and a skill. Some
+/// live rows name runs that `deleted` adds later (no foreign key): they must survive the purge.
 pub fn live(conn: &mut DbConnection) {
+    skill(conn);
     for id in [1, 2] {
         experiment(conn, id, &format!("live-{id}"), None);
         run(conn, id, &format!("live-run-{id}a"), None);

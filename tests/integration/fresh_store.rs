@@ -5,12 +5,13 @@ use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
 use mlflow_janitor::schema::{alembic_version, experiments, workspaces};
+use mlflow_janitor::store_schema::LATEST;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{fresh_store, Backend, DbConnection};
 use predicates::prelude::*;
 use test_case::test_case;
 
-use crate::{fixtures, snapshot, SiblingDatabase};
+use crate::{fixtures, snapshot, SiblingDatabase, UNKNOWN_REVISION};
 
 fn janitor(args: &[&str]) -> Command {
     let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
@@ -28,7 +29,7 @@ fn assert_fresh(conn: &mut DbConnection) {
     }
     let revisions: Vec<String> =
         alembic_version::table.select(alembic_version::version_num).load(conn).unwrap();
-    assert_eq!(revisions, ["dc11669786a5"]);
+    assert_eq!(revisions, [LATEST.revision]);
     let names: Vec<(String, Option<String>)> =
         workspaces::table.select((workspaces::name, workspaces::description)).load(conn).unwrap();
     assert_eq!(
@@ -126,7 +127,7 @@ fn init_creates_the_database_and_refuses_one_with_tables(backend: Backend) {
     janitor(&["init", "--backend-store-uri", fresh.given()])
         .assert()
         .code(i32::from(exit_code::USAGE))
-        .stderr(predicate::str::contains("already has 65 tables"));
+        .stderr(predicate::str::contains("already has 71 tables"));
     assert_eq!(snapshot(&mut conn), before);
 }
 
@@ -142,11 +143,10 @@ fn reset_refuses_what_it_should_not_touch() {
         .stderr(predicate::str::contains("pass --yes"));
     assert_eq!(snapshot(&mut conn), before);
 
+    let unknown = format!("UPDATE alembic_version SET version_num = '{UNKNOWN_REVISION}'");
+    let named = format!("schema revision `{UNKNOWN_REVISION}`");
     for (change, message) in [
-        (
-            "UPDATE alembic_version SET version_num = 'f4a9b2c7d1e6'",
-            "schema revision `f4a9b2c7d1e6`",
-        ),
+        (unknown.as_str(), named.as_str()),
         ("DROP TABLE alembic_version", "is not an MLflow store"),
     ] {
         diesel::sql_query(change).execute(&mut conn).unwrap();

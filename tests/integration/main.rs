@@ -32,6 +32,9 @@ struct Row {
     row: String,
 }
 
+/// A schema revision no MLflow has: a store of it stands for one of a newer MLflow.
+pub const UNKNOWN_REVISION: &str = "0123456789ab";
+
 /// The store's URI as MLflow users write it, with SQLAlchemy's driver suffix.
 pub fn as_mlflow_spells_it(store: &TestStore) -> String {
     store.uri().given().replacen("postgresql://", "postgresql+psycopg2://", 1).replacen(

@@ -7,6 +7,7 @@ use mlflow_janitor::plan::Entity;
 use mlflow_janitor::purge::Mode;
 use mlflow_janitor::schema::{experiments, metrics, runs};
 use mlflow_janitor::scope::ScopeRequest;
+use mlflow_janitor::store_schema::LATEST;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, Error};
 use test_case::test_case;
@@ -177,7 +178,7 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back(backend: Backend) {
         .unwrap();
     let before = snapshot(&mut conn);
 
-    let mut report = mlflow_janitor::purge::Report::new("test".into(), "3.17.2", Mode::Delete);
+    let mut report = mlflow_janitor::purge::Report::new("test".into(), LATEST.mlflow, Mode::Delete);
     let err = mlflow_janitor::purge::run(
         &mut conn,
         &scope,
