@@ -2,9 +2,10 @@
 # Regenerates the schema snapshots, and the diesel mirror, from stores built by the real MLflow:
 #   schema/{postgres,mysql,sqlite}/<version>_<revision>/up.sql
 #       DDL + the rows MLflow's schema creation leaves in alembic_version (and workspaces, where
-#       that table exists), nothing else, for each MLflow version below; laid out as diesel
-#       migrations so that `init` and the tests embed them with diesel_migrations. Each file is
-#       sent as one multi-statement string (diesel's batch_execute): no client meta-commands.
+#       that table exists), nothing else, for each MLflow version below; embedded in the binary
+#       by KNOWN_SCHEMAS (src/store_schema.rs): `init` and the tests load them, and `reset` empties
+#       the tables their `CREATE TABLE` lines name. Each file is sent as one multi-statement
+#       string (diesel's batch_execute): no client meta-commands.
 #   src/schema.rs
 #       `diesel print-schema` of the latest version's PostgreSQL store, as diesel.toml configures it
 # Each file is checked before it is written: loaded into a new empty database, its tables,

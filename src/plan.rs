@@ -10,6 +10,7 @@
 //! `source_run_id`, a model version's `run_id`, `mlflow.sourceRun` trace metadata, an issue's
 //! `source_run_id` (the database sets it to NULL), an endpoint's `experiment_id` (likewise).
 
+use diesel::dsl::not;
 use diesel::prelude::*;
 
 use crate::schema::*;
@@ -52,6 +53,11 @@ pub struct Cutoffs {
     pub traces_before_ms: i64,
 }
 
+impl Cutoffs {
+    /// No age limit: the rows of any age.
+    pub const NONE: Cutoffs = Cutoffs { deleted_before_ms: i64::MAX, traces_before_ms: i64::MIN };
+}
+
 /// A model version's key: MLflow keeps versions per registered model and workspace.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ModelVersionKey {
@@ -75,6 +81,24 @@ pub struct Step<Id: 'static> {
     /// Which rows, in words, for the plan listing.
     pub rows: &'static str,
     pub delete: fn(&mut DbConnection, &[Id], &Cutoffs) -> QueryResult<usize>,
+    /// The step's rows whose owner is gone, where the plan can tell.
+    pub orphans: Option<Orphans>,
+}
+
+/// Rows whose owner is gone: left by a store that ran without its foreign keys, or rows no
+/// foreign key ties (what `mlflow gc` leaves). `doctor` reports them and `--fix` deletes them.
+/// Each relation is declared once, on the step that deletes such rows with their owner.
+#[derive(Debug)]
+pub struct Orphans {
+    /// The owner's table: where the store has (and enforces) a foreign key from the step's table
+    /// to it, the database rules such rows out.
+    pub owner: &'static str,
+    /// Which rows, in words.
+    pub what: &'static str,
+    pub count: fn(&mut DbConnection) -> QueryResult<i64>,
+    /// Deletes the orphans of a batch of up to `limit` of their keys, re-checking that they are
+    /// still orphans; returns the rows of the step's table deleted.
+    pub fix_batch: fn(&mut DbConnection, i64) -> QueryResult<usize>,
 }
 
 /// The steps of one kind of entity. `entity_rows` deletes the entities themselves and only
@@ -124,14 +148,55 @@ impl<Id> Phase<Id> {
     }
 }
 
+/// `step!(table.column -> parent.key: Type)`: the rows whose `column` names one of a batch's
+/// entities (`parent` rows, whose `key` is a `Type`); add `where filter` for the rows of only one
+/// kind, and a description when the column name alone would not say which rows. Their orphans
+/// are the rows whose `column` names no `parent` row.
+///
 /// `step!(table via [other, ...], "rows", |ids| filter)`: `via` names the other tables the
 /// filter reads (experiments, always there, aside). `|ids, cutoffs|` for a filter that
-/// re-checks an age.
+/// re-checks an age. `, orphans: ...` declares their orphans, as [`orphans!`] takes them.
 macro_rules! step {
-    ($table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident| $filter:expr) => {
-        step!($table $(via [$($other),+])?, $rows, |$ids, _cutoffs| $filter)
+    (@rows $column:ident) => {
+        stringify!($column)
     };
-    ($table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident, $cutoffs:ident| $filter:expr) => {
+    (@rows $column:ident $rows:literal) => {
+        $rows
+    };
+    (@orphans) => {
+        None
+    };
+    (@orphans $($spec:tt)+) => {
+        Some(orphans!($($spec)+))
+    };
+    (
+        $table:ident . $column:ident -> $parent:ident . $key:ident : $type:ty
+        $(where $only:expr)? $(, $rows:literal)?
+    ) => {
+        Step {
+            table: stringify!($table),
+            tables: &[stringify!($table)],
+            rows: step!(@rows $column $($rows)?),
+            delete: |conn, ids, _cutoffs| {
+                diesel::delete($table::table.filter($($only.and)?($table::$column.eq_any(ids))))
+                    .execute(conn)
+            },
+            orphans: Some(orphans!($table.$column -> $parent.$key: $type $(where $only)?)),
+        }
+    };
+    (
+        $table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident| $filter:expr
+        $(, orphans: $($spec:tt)+)?
+    ) => {
+        step!(
+            $table $(via [$($other),+])?, $rows, |$ids, _cutoffs| $filter
+            $(, orphans: $($spec)+)?
+        )
+    };
+    (
+        $table:ident $(via [$($other:ident),+])?, $rows:literal,
+        |$ids:ident, $cutoffs:ident| $filter:expr $(, orphans: $($spec:tt)+)?
+    ) => {
         Step {
             table: stringify!($table),
             tables: &[stringify!($table) $($(, stringify!($other))+)?],
@@ -139,7 +204,91 @@ macro_rules! step {
             delete: |conn, $ids, $cutoffs| {
                 diesel::delete($table::table.filter($filter)).execute(conn)
             },
+            orphans: step!(@orphans $($($spec)+)?),
         }
+    };
+}
+
+/// A step's [`Orphans`]:
+/// - `table.column -> parent.key: Type` (`where filter`): the rows (of one kind) whose `column`
+///   names no `parent` row;
+/// - `PHASE: table.id: Type, column -> parent.key`: the phase's entities whose `column` names no
+///   `parent` row, deleted as a purge deletes entities: the rows they hold first;
+/// - `"what": table.key: Type, of owner where condition`: the rows `condition` finds, in batches
+///   of their `key`.
+macro_rules! orphans {
+    (@missing $table:ident . $column:ident -> $parent:ident . $key:ident) => {
+        diesel::dsl::not(
+            $table::$column.nullable().eq_any($parent::table.select($parent::$key.nullable())),
+        )
+    };
+    (@rows $table:ident, $owner:ident, $key:expr => $type:ty, $what:expr, $condition:expr) => {
+        Orphans {
+            owner: stringify!($owner),
+            what: $what,
+            count: |conn| $table::table.filter($condition).count().get_result(conn),
+            fix_batch: |conn, limit| {
+                let keys: Vec<$type> =
+                    $table::table.select($key).filter($condition).limit(limit).load(conn)?;
+                diesel::delete($table::table.filter($key.eq_any(&keys)).filter($condition))
+                    .execute(conn)
+            },
+        }
+    };
+    (
+        $table:ident . $column:ident -> $parent:ident . $key:ident : $type:ty
+        $(where $only:expr)?
+    ) => {
+        orphans!(
+            @rows $table,
+            $parent,
+            $table::$column.nullable() => Option<$type>,
+            concat!(
+                stringify!($table), " of ", stringify!($parent), " that are gone (",
+                stringify!($column), ")"
+            ),
+            $($only.and)?(orphans!(@missing $table.$column -> $parent.$key))
+        )
+    };
+    (
+        $phase:ident : $table:ident . $id:ident : $type:ty,
+        $column:ident -> $parent:ident . $key:ident
+    ) => {
+        Orphans {
+            owner: stringify!($parent),
+            what: concat!(
+                stringify!($table), " of ", stringify!($parent), " that are gone (",
+                stringify!($column), "), with what they hold"
+            ),
+            count: |conn| {
+                $table::table
+                    .filter(orphans!(@missing $table.$column -> $parent.$key))
+                    .count()
+                    .get_result(conn)
+            },
+            fix_batch: |conn, limit| {
+                let ids: Vec<$type> = $table::table
+                    .select($table::$id)
+                    .filter(orphans!(@missing $table.$column -> $parent.$key))
+                    .limit(limit)
+                    .load(conn)?;
+                for step in $phase.children {
+                    (step.delete)(conn, &ids, &Cutoffs::NONE)?;
+                }
+                diesel::delete(
+                    $table::table
+                        .filter($table::$id.eq_any(&ids))
+                        .filter(orphans!(@missing $table.$column -> $parent.$key)),
+                )
+                .execute(conn)
+            },
+        }
+    };
+    (
+        $what:literal : $table:ident . $key:ident : $type:ty, of $owner:ident
+        where $condition:expr
+    ) => {
+        orphans!(@rows $table, $owner, $table::$key => $type, $what, $condition)
     };
 }
 
@@ -196,15 +345,16 @@ pub static RUNS: Phase<String> = Phase {
                     .filter(inputs::destination_type.eq("RUN"))
                     .filter(inputs::destination_id.eq_any(ids)),
             )
-        }),
-        step!(inputs, "dataset inputs of the run (no foreign key)", |ids| {
-            inputs::destination_type.eq("RUN").and(inputs::destination_id.eq_any(ids))
-        }),
-        step!(inputs, "the run's links to logged models it used or produced", |ids| {
-            inputs::source_type
-                .eq_any(["RUN_INPUT", "RUN_OUTPUT"])
-                .and(inputs::source_id.eq_any(ids))
-        }),
+        }, orphans: input_tags.input_uuid -> inputs.input_uuid: String),
+        step!(
+            inputs.destination_id -> runs.run_uuid: String where inputs::destination_type.eq("RUN"),
+            "dataset inputs of the run (no foreign key)"
+        ),
+        step!(
+            inputs.source_id -> runs.run_uuid: String
+                where inputs::source_type.eq_any(["RUN_INPUT", "RUN_OUTPUT"]),
+            "the run's links to logged models it used or produced"
+        ),
         step!(entity_associations, "associations of the run (no foreign key)", |ids| {
             (entity_associations::source_type
                 .eq("run")
@@ -212,18 +362,28 @@ pub static RUNS: Phase<String> = Phase {
             .or(entity_associations::destination_type
                 .eq("run")
                 .and(entity_associations::destination_id.eq_any(ids)))
+        }, orphans: "associations of runs that are gone":
+            entity_associations.association_id: String, of runs where {
+            let run_ids = || runs::table.select(runs::run_uuid);
+            (entity_associations::source_type
+                .eq("run")
+                .and(not(entity_associations::source_id.eq_any(run_ids()))))
+            .or(entity_associations::destination_type
+                .eq("run")
+                .and(not(entity_associations::destination_id.eq_any(run_ids()))))
         }),
-        step!(logged_model_metrics, "model metrics logged by the run", |ids| {
-            logged_model_metrics::run_id.eq_any(ids)
-        }),
-        step!(latest_metrics, "run_uuid", |ids| latest_metrics::run_uuid.eq_any(ids)),
-        step!(metrics, "run_uuid", |ids| metrics::run_uuid.eq_any(ids)),
-        step!(params, "run_uuid", |ids| params::run_uuid.eq_any(ids)),
-        step!(tags, "run_uuid", |ids| tags::run_uuid.eq_any(ids)),
+        step!(
+            logged_model_metrics.run_id -> runs.run_uuid: String,
+            "model metrics logged by the run"
+        ),
+        step!(latest_metrics.run_uuid -> runs.run_uuid: String),
+        step!(metrics.run_uuid -> runs.run_uuid: String),
+        step!(params.run_uuid -> runs.run_uuid: String),
+        step!(tags.run_uuid -> runs.run_uuid: String),
     ],
     entity_rows: step!(runs, "the runs, while soft-deleted or in a deleted experiment", |ids| {
         purgeable_runs!(ids)
-    }),
+    }, orphans: RUNS: runs.run_uuid: String, experiment_id -> experiments.experiment_id),
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, _cutoffs| lock!(conn, runs, purgeable_runs!(ids)),
         locate: |conn, ids| {
@@ -255,17 +415,17 @@ macro_rules! purgeable_traces {
 pub static TRACES: Phase<String> = Phase {
     entity: Entity::Trace,
     children: &[
-        step!(span_metrics, "trace_id", |ids| span_metrics::trace_id.eq_any(ids)),
-        step!(spans, "trace_id", |ids| spans::trace_id.eq_any(ids)),
-        step!(assessments, "trace_id", |ids| assessments::trace_id.eq_any(ids)),
-        step!(trace_metrics, "request_id", |ids| trace_metrics::request_id.eq_any(ids)),
-        step!(trace_tags, "request_id", |ids| trace_tags::request_id.eq_any(ids)),
-        step!(trace_request_metadata, "request_id", |ids| {
-            trace_request_metadata::request_id.eq_any(ids)
-        }),
-        step!(review_queue_items, "review items of the trace (no foreign key)", |ids| {
-            review_queue_items::item_type.eq("trace").and(review_queue_items::item_id.eq_any(ids))
-        }),
+        step!(span_metrics.trace_id -> trace_info.request_id: String),
+        step!(spans.trace_id -> trace_info.request_id: String),
+        step!(assessments.trace_id -> trace_info.request_id: String),
+        step!(trace_metrics.request_id -> trace_info.request_id: String),
+        step!(trace_tags.request_id -> trace_info.request_id: String),
+        step!(trace_request_metadata.request_id -> trace_info.request_id: String),
+        step!(
+            review_queue_items.item_id -> trace_info.request_id: String
+                where review_queue_items::item_type.eq("trace"),
+            "review items of the trace (no foreign key)"
+        ),
         step!(entity_associations, "associations of the trace (no foreign key)", |ids| {
             (entity_associations::source_type
                 .eq("trace")
@@ -273,12 +433,22 @@ pub static TRACES: Phase<String> = Phase {
             .or(entity_associations::destination_type
                 .eq("trace")
                 .and(entity_associations::destination_id.eq_any(ids)))
+        }, orphans: "associations of traces that are gone":
+            entity_associations.association_id: String, of trace_info where {
+            let trace_ids = || trace_info::table.select(trace_info::request_id);
+            (entity_associations::source_type
+                .eq("trace")
+                .and(not(entity_associations::source_id.eq_any(trace_ids()))))
+            .or(entity_associations::destination_type
+                .eq("trace")
+                .and(not(entity_associations::destination_id.eq_any(trace_ids()))))
         }),
     ],
     entity_rows: step!(
         trace_info,
         "the traces of deleted experiments, or older than --traces-older-than",
-        |ids, cutoffs| purgeable_traces!(ids, cutoffs)
+        |ids, cutoffs| purgeable_traces!(ids, cutoffs),
+        orphans: TRACES: trace_info.request_id: String, experiment_id -> experiments.experiment_id
     ),
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, cutoffs| lock!(conn, trace_info, purgeable_traces!(ids, cutoffs)),
@@ -316,16 +486,14 @@ macro_rules! purgeable_logged_models {
 pub static LOGGED_MODELS: Phase<String> = Phase {
     entity: Entity::LoggedModel,
     children: &[
-        step!(logged_model_metrics, "model_id", |ids| {
-            logged_model_metrics::model_id.eq_any(ids)
-        }),
-        step!(logged_model_params, "model_id", |ids| logged_model_params::model_id.eq_any(ids)),
-        step!(logged_model_tags, "model_id", |ids| logged_model_tags::model_id.eq_any(ids)),
-        step!(inputs, "runs' links to the model (no foreign key)", |ids| {
-            inputs::destination_type
-                .eq_any(["MODEL_INPUT", "MODEL_OUTPUT"])
-                .and(inputs::destination_id.eq_any(ids))
-        }),
+        step!(logged_model_metrics.model_id -> logged_models.model_id: String),
+        step!(logged_model_params.model_id -> logged_models.model_id: String),
+        step!(logged_model_tags.model_id -> logged_models.model_id: String),
+        step!(
+            inputs.destination_id -> logged_models.model_id: String
+                where inputs::destination_type.eq_any(["MODEL_INPUT", "MODEL_OUTPUT"]),
+            "runs' links to the model (no foreign key)"
+        ),
         step!(entity_associations, "associations of the model (no foreign key)", |ids| {
             (entity_associations::source_type
                 .eq("model")
@@ -333,12 +501,23 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
             .or(entity_associations::destination_type
                 .eq("model")
                 .and(entity_associations::destination_id.eq_any(ids)))
+        }, orphans: "associations of logged models that are gone":
+            entity_associations.association_id: String, of logged_models where {
+            let model_ids = || logged_models::table.select(logged_models::model_id);
+            (entity_associations::source_type
+                .eq("model")
+                .and(not(entity_associations::source_id.eq_any(model_ids()))))
+            .or(entity_associations::destination_type
+                .eq("model")
+                .and(not(entity_associations::destination_id.eq_any(model_ids()))))
         }),
     ],
     entity_rows: step!(
         logged_models,
         "the models, while soft-deleted or in a deleted experiment",
-        |ids| purgeable_logged_models!(ids)
+        |ids| purgeable_logged_models!(ids),
+        orphans: LOGGED_MODELS: logged_models.model_id: String,
+            experiment_id -> experiments.experiment_id
     ),
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, _cutoffs| lock!(conn, logged_models, purgeable_logged_models!(ids)),
@@ -389,8 +568,9 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
                         .filter(datasets::experiment_id.eq_any(ids)),
                 ),
             )
-        }),
-        step!(datasets, "experiment_id", |ids| datasets::experiment_id.eq_any(ids)),
+        }, orphans: inputs.source_id -> datasets.dataset_uuid: String
+            where inputs::source_type.eq("DATASET")),
+        step!(datasets.experiment_id -> experiments.experiment_id: i32),
         step!(entity_associations, "associations of the experiment (no foreign key)", |ids| {
             (entity_associations::source_type
                 .eq("experiment")
@@ -398,35 +578,42 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
             .or(entity_associations::destination_type
                 .eq("experiment")
                 .and(entity_associations::destination_id.eq_any(as_text(ids))))
+        }, orphans: "associations of experiments that are gone":
+            entity_associations.association_id: String, of experiments where {
+            // Experiment ids are integers; the association keeps them as text (CONCAT makes
+            // text on every backend; CAST's type names differ).
+            diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "(entity_associations.source_type = 'experiment' AND entity_associations.source_id \
+                   NOT IN (SELECT CONCAT(experiment_id, '') FROM experiments)) \
+                 OR (entity_associations.destination_type = 'experiment' AND \
+                   entity_associations.destination_id \
+                   NOT IN (SELECT CONCAT(experiment_id, '') FROM experiments))",
+            )
         }),
-        step!(experiment_tags, "experiment_id", |ids| {
-            experiment_tags::experiment_id.eq_any(ids)
-        }),
-        step!(online_scoring_configs, "experiment_id", |ids| {
-            online_scoring_configs::experiment_id.eq_any(ids)
-        }),
+        step!(experiment_tags.experiment_id -> experiments.experiment_id: i32),
+        step!(online_scoring_configs.experiment_id -> experiments.experiment_id: i32),
         step!(scorer_versions via [scorers], "versions of the experiment's scorers", |ids| {
             scorer_versions::scorer_id.eq_any(
                 scorers::table
                     .select(scorers::scorer_id)
                     .filter(scorers::experiment_id.eq_any(ids)),
             )
-        }),
-        step!(scorers, "experiment_id", |ids| scorers::experiment_id.eq_any(ids)),
+        }, orphans: scorer_versions.scorer_id -> scorers.scorer_id: String),
+        step!(scorers.experiment_id -> experiments.experiment_id: i32),
         step!(review_queue_items via [review_queues], "items of the experiment's review queues", |ids| {
             review_queue_items::queue_id.eq_any(
                 review_queues::table
                     .select(review_queues::queue_id)
                     .filter(review_queues::experiment_id.eq_any(ids)),
             )
-        }),
+        }, orphans: review_queue_items.queue_id -> review_queues.queue_id: String),
         step!(review_queue_users via [review_queues], "users of the experiment's review queues", |ids| {
             review_queue_users::queue_id.eq_any(
                 review_queues::table
                     .select(review_queues::queue_id)
                     .filter(review_queues::experiment_id.eq_any(ids)),
             )
-        }),
+        }, orphans: review_queue_users.queue_id -> review_queues.queue_id: String),
         step!(
             review_queue_label_schemas via [review_queues],
             "label schemas of the experiment's review queues",
@@ -436,28 +623,33 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
                         .select(review_queues::queue_id)
                         .filter(review_queues::experiment_id.eq_any(ids)),
                 )
-            }
+            },
+            orphans: review_queue_label_schemas.queue_id -> review_queues.queue_id: String
         ),
-        step!(review_queues, "experiment_id", |ids| review_queues::experiment_id.eq_any(ids)),
-        step!(label_schemas, "experiment_id", |ids| label_schemas::experiment_id.eq_any(ids)),
+        step!(review_queues.experiment_id -> experiments.experiment_id: i32),
+        step!(label_schemas.experiment_id -> experiments.experiment_id: i32),
         step!(issue_categories via [issues], "categories of the experiment's issues", |ids| {
             issue_categories::issue_id.eq_any(
                 issues::table.select(issues::issue_id).filter(issues::experiment_id.eq_any(ids)),
             )
-        }),
-        step!(issues, "experiment_id", |ids| issues::experiment_id.eq_any(ids)),
-        step!(sql_trace_metric_daily_rollups, "experiment_id (no foreign key)", |ids| {
-            sql_trace_metric_daily_rollups::experiment_id.eq_any(ids)
-        }),
-        step!(sql_span_cost_daily_rollups, "experiment_id (no foreign key)", |ids| {
-            sql_span_cost_daily_rollups::experiment_id.eq_any(ids)
-        }),
-        step!(sql_assessment_daily_rollups, "experiment_id (no foreign key)", |ids| {
-            sql_assessment_daily_rollups::experiment_id.eq_any(ids)
-        }),
-        step!(sql_trace_rollup_rebuild_queue, "experiment_id (no foreign key)", |ids| {
-            sql_trace_rollup_rebuild_queue::experiment_id.eq_any(ids)
-        }),
+        }, orphans: issue_categories.issue_id -> issues.issue_id: String),
+        step!(issues.experiment_id -> experiments.experiment_id: i32),
+        step!(
+            sql_trace_metric_daily_rollups.experiment_id -> experiments.experiment_id: i32,
+            "experiment_id (no foreign key)"
+        ),
+        step!(
+            sql_span_cost_daily_rollups.experiment_id -> experiments.experiment_id: i32,
+            "experiment_id (no foreign key)"
+        ),
+        step!(
+            sql_assessment_daily_rollups.experiment_id -> experiments.experiment_id: i32,
+            "experiment_id (no foreign key)"
+        ),
+        step!(
+            sql_trace_rollup_rebuild_queue.experiment_id -> experiments.experiment_id: i32,
+            "experiment_id (no foreign key)"
+        ),
     ],
     entity_rows: step!(experiments, "the experiments, while soft-deleted", |ids| {
         purgeable_experiments!(ids)
@@ -534,7 +726,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
 
 pub static WEBHOOKS: Phase<String> = Phase {
     entity: Entity::Webhook,
-    children: &[step!(webhook_events, "webhook_id", |ids| webhook_events::webhook_id.eq_any(ids))],
+    children: &[step!(webhook_events.webhook_id -> webhooks.webhook_id: String)],
     entity_rows: step!(webhooks, "the webhooks, while soft-deleted", |ids, cutoffs| {
         webhooks::webhook_id
             .eq_any(ids)
@@ -548,7 +740,7 @@ pub(crate) const FINISHED_JOB_STATUSES: [i32; 4] = [2, 3, 4, 5];
 
 pub static JOBS: Phase<String> = Phase {
     entity: Entity::Job,
-    children: &[step!(job_locks, "job_id", |ids| job_locks::job_id.eq_any(ids))],
+    children: &[step!(job_locks.job_id -> jobs.id: String)],
     entity_rows: step!(jobs, "the jobs, while finished", |ids, cutoffs| {
         jobs::id
             .eq_any(ids)
@@ -583,23 +775,25 @@ pub static BLOCKERS: &[Blocker] = &[Blocker {
     },
 }];
 
-/// One step of the plan, as a reader or a report sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One step of the plan, as a reader, a report or `doctor` sees it.
+#[derive(Debug, Clone, Copy)]
 pub struct PlannedStep {
     pub entity: Entity,
     pub table: &'static str,
     pub tables: &'static [&'static str],
     pub rows: &'static str,
+    pub orphans: Option<&'static Orphans>,
 }
 
 /// Every step of the plan, in execution order.
 pub fn steps_in_order() -> Vec<PlannedStep> {
-    fn of<Id>(phase: &Phase<Id>) -> impl Iterator<Item = PlannedStep> + '_ {
+    fn of<Id>(phase: &'static Phase<Id>) -> impl Iterator<Item = PlannedStep> {
         phase.steps().map(|step| PlannedStep {
             entity: phase.entity,
             table: step.table,
             tables: step.tables,
             rows: step.rows,
+            orphans: step.orphans.as_ref(),
         })
     }
     of(&RUNS)

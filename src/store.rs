@@ -289,8 +289,12 @@ impl StoreUri {
                     });
                 }
                 // SQLite opens any file, and only a first read tells that it is no database.
+                // That read waits out a writer's commit, as the session's statements will.
+                let probe = format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; SELECT count(*) FROM sqlite_master"
+                );
                 diesel::SqliteConnection::establish(&url).and_then(|mut conn| {
-                    conn.batch_execute("SELECT count(*) FROM sqlite_master")
+                    conn.batch_execute(&probe)
                         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                     Ok(DbConnection::Sqlite(conn))
                 })

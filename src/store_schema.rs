@@ -8,36 +8,95 @@ use diesel::sql_types::Text;
 
 use crate::error::{Error, Result};
 use crate::introspect;
-use crate::store::{DbConnection, StoreUri};
+use crate::store::{Backend, DbConnection, StoreUri};
 
 /// An MLflow schema: the alembic revision its `mlflow db upgrade` leaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct KnownSchema {
     pub mlflow: &'static str,
     pub revision: &'static str,
+    snapshots: Snapshots,
+}
+
+/// A schema's DDL and the rows its `mlflow db upgrade` writes, per backend.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Snapshots {
+    postgres: &'static str,
+    mysql: &'static str,
+    sqlite: &'static str,
+}
+
+/// `known_schemas!["1.30.1" "97727af70f4d", ...]`: the schemas, oldest first, each with the
+/// snapshots schema/generate.sh made of it, embedded from `schema/<backend>/<version>_<revision>/`.
+macro_rules! known_schemas {
+    [$($mlflow:literal $revision:literal),+ $(,)?] => {
+        &[$(KnownSchema {
+            mlflow: $mlflow,
+            revision: $revision,
+            snapshots: Snapshots {
+                postgres: include_str!(
+                    concat!("../schema/postgres/", $mlflow, "_", $revision, "/up.sql")
+                ),
+                mysql: include_str!(concat!("../schema/mysql/", $mlflow, "_", $revision, "/up.sql")),
+                sqlite: include_str!(
+                    concat!("../schema/sqlite/", $mlflow, "_", $revision, "/up.sql")
+                ),
+            },
+        }),+]
+    };
 }
 
 /// The schemas whose tables the delete plan knows, oldest first: each has a snapshot per
 /// backend under schema/, made by that version's own MLflow (schema/generate.sh).
-pub const KNOWN_SCHEMAS: &[KnownSchema] = &[
-    KnownSchema { mlflow: "1.30.1", revision: "97727af70f4d" },
-    KnownSchema { mlflow: "2.9.2", revision: "acf3f17fdcc7" },
-    KnownSchema { mlflow: "2.16.2", revision: "4465047574b1" },
-    KnownSchema { mlflow: "2.22.1", revision: "0584bdc529eb" },
-    KnownSchema { mlflow: "3.0.1", revision: "bda7b8c39065" },
-    KnownSchema { mlflow: "3.4.0", revision: "71994744cf8e" },
-    KnownSchema { mlflow: "3.10.1", revision: "1b5f0d9ad7c1" },
-    OLDEST_INSPECTED,
-    LATEST,
+pub const KNOWN_SCHEMAS: &[KnownSchema] = known_schemas![
+    "1.30.1" "97727af70f4d",
+    "2.9.2" "acf3f17fdcc7",
+    "2.16.2" "4465047574b1",
+    "2.22.1" "0584bdc529eb",
+    "3.0.1" "bda7b8c39065",
+    "3.4.0" "71994744cf8e",
+    "3.10.1" "1b5f0d9ad7c1",
+    "3.17.2" "dc11669786a5",
+    "3.18.0" "f4a9b2c7d1e6",
 ];
 
 /// The newest schema: the one `init` creates and the mirror in `schema.rs` describes.
-pub const LATEST: KnownSchema = KnownSchema { mlflow: "3.18.0", revision: "f4a9b2c7d1e6" };
+pub const LATEST: KnownSchema = KNOWN_SCHEMAS[KNOWN_SCHEMAS.len() - 1];
 
-/// The oldest schema `status` and `doctor` read: what they query of the mirror (`schema.rs`)
-/// is the same from MLflow 3.17.2 on.
-pub const OLDEST_INSPECTED: KnownSchema =
-    KnownSchema { mlflow: "3.17.2", revision: "dc11669786a5" };
+/// The MLflow version of the oldest schema `status` and `doctor` read: what they query of the
+/// mirror (`schema.rs`) is the same from it on.
+pub const OLDEST_INSPECTED: &str = "3.17.2";
+
+impl KnownSchema {
+    /// The known schema of an MLflow version.
+    pub fn of_version(mlflow: &str) -> Option<KnownSchema> {
+        KNOWN_SCHEMAS.iter().find(|known| known.mlflow == mlflow).copied()
+    }
+
+    /// The schema's DDL and the rows its `mlflow db upgrade` writes on `backend`: statements
+    /// for one `batch_execute`.
+    pub fn snapshot(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Postgresql => self.snapshots.postgres,
+            Backend::Mysql => self.snapshots.mysql,
+            Backend::Sqlite => self.snapshots.sqlite,
+        }
+    }
+
+    /// The tables of the schema: those its snapshot for `backend` creates.
+    pub fn tables(&self, backend: Backend) -> BTreeSet<&'static str> {
+        self.snapshot(backend)
+            .lines()
+            .filter_map(|line| line.strip_prefix("CREATE TABLE "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(|name| {
+                // `public.runs`, `"runs"` or `` `runs` `` as each backend's dump writes it.
+                let name = name.rsplit('.').next().unwrap_or(name);
+                name.trim_matches(|c| c == '"' || c == '`')
+            })
+            .collect()
+    }
+}
 
 /// The MLflow version reported for a revision mlflow-janitor does not know.
 pub const UNKNOWN_VERSION: &str = "unknown";
@@ -132,17 +191,23 @@ impl StoreSchema {
     /// only those. A store of an unknown revision (read only when allowed, with a warning) is
     /// taken for a newer MLflow's.
     pub fn require_inspectable(&self, command: &'static str, uri: &StoreUri) -> Result<()> {
-        let position = |revision: &str| KNOWN_SCHEMAS.iter().position(|k| k.revision == revision);
-        let oldest = position(OLDEST_INSPECTED.revision).expect("OLDEST_INSPECTED is known");
-        match position(&self.revision) {
+        let oldest = KNOWN_SCHEMAS.iter().position(|k| k.mlflow == OLDEST_INSPECTED);
+        let oldest = oldest.expect("OLDEST_INSPECTED is known");
+        match KNOWN_SCHEMAS.iter().position(|k| k.revision == self.revision) {
             Some(at) if at < oldest => Err(Error::SchemaTooOld {
                 command,
                 uri: uri.to_string(),
                 found: self.mlflow_version,
-                oldest: OLDEST_INSPECTED.mlflow,
+                oldest: OLDEST_INSPECTED,
             }),
             _ => Ok(()),
         }
+    }
+
+    /// The known schema of the store's revision; none for a revision mlflow-janitor does not
+    /// know (read with [`UnknownRevision::Allow`]).
+    pub fn known(&self) -> Option<KnownSchema> {
+        KNOWN_SCHEMAS.iter().find(|known| known.revision == self.revision).copied()
     }
 
     pub fn has_table(&self, table: &str) -> bool {

@@ -168,7 +168,7 @@ struct Exists {
 fn build_template(server: &StoreUri) -> Result<String> {
     // A regenerated snapshot gets a template of its own.
     let mut hasher = std::hash::DefaultHasher::new();
-    include_bytes!("../schema/postgres/3.18.0_f4a9b2c7d1e6/up.sql").hash(&mut hasher);
+    LATEST.snapshot(Backend::Postgresql).as_bytes().hash(&mut hasher);
     LATEST.revision.hash(&mut hasher);
     let key = (hasher.finish() >> 1) as i64;
     let name = format!("mlflow_janitor_template_{key:x}");

@@ -12,9 +12,11 @@ use super::{confirm, progress, Output, StoreArg};
     about = "Find orphan rows, unexpected foreign keys and missing indexes; --fix removes orphans",
     after_help = "\
 Orphans are rows that point at something gone: the inputs and input tags `mlflow gc` leaves,
-associations and rollups of purged experiments, child rows of runs on a store that ran without
-foreign keys. --fix deletes them in batches (never a live row, never the schema). Missing indexes
-are advice: doctor prints the statement a DBA could run, and runs none.
+associations and rollups of purged experiments, and on a store that ran without foreign keys,
+rows of any parent the delete plan knows that is gone (the datasets, tags, runs or traces of a
+missing experiment, the metrics of a missing run). --fix deletes them in batches, an orphan run,
+trace or model with what it holds (never a live row, never the schema). Missing indexes are
+advice: doctor prints the statement a DBA could run, and runs none.
 
 Exit codes: 0 no problem (advice aside), 6 problems found (after --fix: left).
 

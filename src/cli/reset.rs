@@ -8,8 +8,9 @@ use super::{confirm, StoreArg};
 
 #[derive(Debug, Args)]
 #[command(
-    about = "Empty every table of an MLflow test store, as if just created",
+    about = "Empty MLflow's tables in a test store, as if just created",
     after_help = "\
+Empties the tables of the store's MLflow schema; other tables in the database keep their rows.
 Keeps the schema and alembic_version, restores the `default` workspace and experiment 0
 `Default`, and restarts the id sequences: the next experiment gets id 1. For test stores: it
 refuses a server that is not on this machine unless --allow-remote is given: where the connection
@@ -44,7 +45,7 @@ pub fn run(opts: Opts) -> Result<()> {
     let _lock = store::lock_store(&mut conn, &uri)?;
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
     if !opts.yes {
-        confirm(&format!("Empty every table of {uri}?"))?;
+        confirm(&format!("Empty MLflow's tables in {uri}?"))?;
     }
     let report = fresh_store::reset(&mut conn, &schema)?;
     tracing::info!(duration_ms = report.duration_ms, "store reset");

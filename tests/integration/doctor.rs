@@ -114,3 +114,53 @@ fn orphans_are_found_then_removed_with_fix_and_live_rows_stay(backend: Backend) 
         .stdout(predicate::str::contains("no problems found"));
     assert_eq!(snapshot(&mut conn), live, "only the orphans may go");
 }
+
+/// A SQLite store made without its foreign keys can hold everything of an experiment that is
+/// gone: its datasets, tags, runs, traces, models and the rest. Every parent the delete plan
+/// knows is checked, and `--fix` removes the lot, with what those rows hold.
+#[test]
+fn rows_of_a_missing_experiment_are_found_then_removed_on_sqlite_without_foreign_keys() {
+    let store = TestStore::on(Backend::Sqlite).unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    let live = snapshot(&mut conn);
+    diesel::sql_query("PRAGMA foreign_keys = OFF").execute(&mut conn).unwrap();
+    fixtures::experiment(&mut conn, 9, "gone", None);
+    fixtures::run(&mut conn, 9, "orphan-run", None);
+    fixtures::trace(&mut conn, 9, "orphan-trace", "orphan-run");
+    fixtures::logged_model(&mut conn, 9, "orphan-model", "orphan-run", "orphan-run");
+    diesel::sql_query("DELETE FROM experiments WHERE experiment_id = 9")
+        .execute(&mut conn)
+        .unwrap();
+    let uri = store.uri().given();
+
+    let found = doctor(uri).args(["--output", "json"]).output().unwrap();
+    assert_eq!(found.status.code(), Some(i32::from(exit_code::PROBLEMS_FOUND)));
+    let report: serde_json::Value = serde_json::from_slice(&found.stdout).unwrap();
+    let orphans: Vec<(&str, &str, i64)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "orphans")
+        .map(|f| {
+            (f["table"].as_str().unwrap(), f["what"].as_str().unwrap(), f["rows"].as_i64().unwrap())
+        })
+        .collect();
+    for table in ["datasets", "experiment_tags", "scorers", "review_queues", "runs", "trace_info"] {
+        assert!(
+            orphans.iter().any(|&(t, what, rows)| t == table
+                && what.starts_with(&format!("{table} of experiments that are gone"))
+                && rows == 1),
+            "{table}: {orphans:?}"
+        );
+    }
+
+    doctor(uri)
+        .args(["--fix", "--yes"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("fixed    1 rows of datasets"))
+        .stdout(predicate::str::contains("fixed    1 rows of trace_info"))
+        .stdout(predicate::str::contains("no problems found"));
+    assert_eq!(snapshot(&mut conn), live, "only the orphans may go");
+}

@@ -80,6 +80,43 @@ fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one(backend: Backend) {
     assert_eq!(next_experiment_id(&mut conn), 1);
 }
 
+/// Another application's table in MLflow's database, with its own id counter.
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Mysql; "mysql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn reset_keeps_the_rows_and_ids_of_tables_that_are_not_mlflows(backend: Backend) {
+    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let id = match backend {
+        Backend::Postgresql => "id SERIAL PRIMARY KEY",
+        Backend::Mysql => "id INTEGER AUTO_INCREMENT PRIMARY KEY",
+        Backend::Sqlite => "id INTEGER PRIMARY KEY AUTOINCREMENT",
+    };
+    for statement in [
+        format!("CREATE TABLE app_users ({id}, name VARCHAR(50) NOT NULL)"),
+        "INSERT INTO app_users (name) VALUES ('ada'), ('grace')".to_owned(),
+    ] {
+        diesel::sql_query(statement).execute(&mut conn).unwrap();
+    }
+    let app_users = snapshot(&mut conn).remove("app_users");
+
+    let schema = crate::schema(&mut conn);
+    fresh_store::reset(&mut conn, &schema).unwrap();
+
+    assert_eq!(snapshot(&mut conn).remove("app_users"), app_users);
+    diesel::sql_query("INSERT INTO app_users (name) VALUES ('linus')").execute(&mut conn).unwrap();
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        id: i32,
+    }
+    let next: Id = diesel::sql_query("SELECT id FROM app_users WHERE name = 'linus'")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(next.id, 3, "the table's id counter went on");
+    diesel::sql_query("DROP TABLE app_users").execute(&mut conn).unwrap();
+    assert_fresh(&mut conn);
+}
+
 #[test_case(Backend::Postgresql; "postgresql")]
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
