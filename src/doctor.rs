@@ -55,7 +55,7 @@ impl Finding {
 pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
     let keys = introspect::foreign_keys(conn)?;
     let mut findings = Vec::new();
-    for check in active_checks(&keys, conn.backend()) {
+    for check in active_checks(conn, &keys)? {
         let rows = (check.orphans.count)(conn)?;
         if rows > 0 {
             findings.push(Finding::Orphans { table: check.table, what: check.orphans.what, rows });
@@ -100,15 +100,18 @@ struct OrphanCheck {
     orphans: &'static Orphans,
 }
 
-/// The plan's orphan checks that apply to a store with these foreign keys, parents before
+/// The plan's orphan checks that apply to the store (its MLflow version has the step's tables)
+/// with these foreign keys, parents before
 /// children (the plan's steps in reverse): removing orphans can orphan the rows that hang off
 /// them (an input's tags), whose checks come later, so one pass of fixes leaves none behind.
 /// SQLite enforces a declared foreign key only on the connections that turn it on, so there a
 /// declaration rules nothing out.
-fn active_checks(keys: &[ForeignKey], backend: Backend) -> Vec<OrphanCheck> {
-    steps_in_order()
+fn active_checks(conn: &mut DbConnection, keys: &[ForeignKey]) -> Result<Vec<OrphanCheck>> {
+    let (tables, backend) = (introspect::tables(conn)?, conn.backend());
+    let checks = steps_in_order()
         .into_iter()
         .rev()
+        .filter(|step| step.tables.iter().all(|table| tables.contains(*table)))
         .filter_map(|step| Some(OrphanCheck { table: step.table, orphans: step.orphans? }))
         .filter(|check| {
             backend == Backend::Sqlite
@@ -116,7 +119,8 @@ fn active_checks(keys: &[ForeignKey], backend: Backend) -> Vec<OrphanCheck> {
                     .iter()
                     .any(|fk| fk.table == check.table && fk.parent == check.orphans.owner)
         })
-        .collect()
+        .collect();
+    Ok(checks)
 }
 
 /// Deletes every orphan row the checks find, `batch_size` rows per transaction, calling
@@ -128,7 +132,7 @@ pub fn fix_orphans(
 ) -> Result<Vec<(&'static str, &'static str, u64)>> {
     let keys = introspect::foreign_keys(conn)?;
     let mut fixed = Vec::new();
-    for check in active_checks(&keys, conn.backend()) {
+    for check in active_checks(conn, &keys)? {
         let mut rows = 0;
         loop {
             let deleted =

@@ -17,7 +17,7 @@ use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::error::{Error, Result};
 use crate::store::{Backend, DbConnection, DbPool, StoreUri};
-use crate::store_schema::LATEST;
+use crate::store_schema::{StoreSchema, UnknownRevision, LATEST};
 
 pub const TEST_DATABASE_URL_VAR: &str = "MLFLOW_JANITOR_TEST_DATABASE_URL";
 pub const TEST_MYSQL_URL_VAR: &str = "MLFLOW_JANITOR_TEST_MYSQL_URL";
@@ -89,6 +89,15 @@ impl TestStore {
 
     pub fn connect(&self) -> Result<DbConnection> {
         self.uri.establish()
+    }
+
+    /// Empties the store again, as `mlflow-janitor reset` does (under the store's lock): experiment
+    /// 0 `Default` and nothing else of MLflow's.
+    pub fn reset(&self) -> Result<crate::fresh_store::ResetReport> {
+        let mut conn = self.connect()?;
+        let _lock = crate::store::lock_store(&mut conn, &self.uri)?;
+        let schema = StoreSchema::read(&mut conn, &self.uri, UnknownRevision::Refuse)?;
+        crate::fresh_store::reset(&mut conn, &schema)
     }
 
     /// A pool of connections to the store, for the test's own code.

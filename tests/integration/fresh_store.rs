@@ -60,7 +60,7 @@ fn next_experiment_id(conn: &mut DbConnection) -> i32 {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     diesel::insert_into(workspaces::table)
         .values((workspaces::name.eq("team-a"), workspaces::description.eq("another")))
         .execute(&mut conn)
@@ -73,8 +73,8 @@ fn reset_leaves_a_seeded_store_as_fresh_as_a_new_one(backend: Backend) {
     };
     diesel::sql_query(bump_ids).execute(&mut conn).unwrap();
 
-    let schema = crate::schema(&mut conn);
-    fresh_store::reset(&mut conn, &schema).unwrap();
+    // As the README's Rust test does it.
+    store.reset().unwrap();
 
     assert_fresh(&mut conn);
     assert_eq!(next_experiment_id(&mut conn), 1);
