@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# The mlflow-janitor image: the release binary on debian:bookworm-slim with only the client
-# libraries it links (libpq, libmariadb; SQLite is built into the binary), run as uid 10001.
+# The mlflow-janitor image: the release binary, with its database client libraries built in, on
+# debian:bookworm-slim, run as uid 10001.
 #
 #   docker build -t mlflow-janitor .
 #   docker run --rm -e MLFLOW_BACKEND_STORE_URI=postgresql://mlflow@db/mlflow mlflow-janitor purge --dry-run
@@ -8,9 +8,10 @@
 # .ci/check-deploy lints this file (hadolint) and checks its final stage runs as non-root.
 
 FROM rust:1-bookworm AS builder
+# The MySQL client library, built from source into the binary, builds with cmake.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq-dev libmariadb-dev-compat \
+ && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -27,13 +28,13 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="mlflow-janitor" \
       org.opencontainers.image.description="Purges what MLflow only soft-deletes from its SQL backend store" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.licenses="Apache-2.0 AND PostgreSQL AND GPL-2.0-only WITH Universal-FOSS-exception-1.0" \
       org.opencontainers.image.base.name="docker.io/library/debian:bookworm-slim"
-# Runtime libraries only: the PostgreSQL and MariaDB/MySQL clients, and CA certificates for
-# sslmode=verify-full / ssl-mode=VERIFY_IDENTITY. Versions follow Debian's security updates.
+# Only CA certificates, for a PostgreSQL server verified against the system's
+# (sslrootcert=system) and for the artifact stores; their versions follow Debian's updates.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpq5 libmariadb3 ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 janitor \
  && useradd --system --uid 10001 --gid janitor --no-create-home --home-dir /nonexistent \

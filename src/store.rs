@@ -86,7 +86,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 enum Target {
-    /// A database server, as its driver's URL: SQLAlchemy's `+driver` suffix dropped.
+    /// A database server, as its driver's URL: SQLAlchemy's `+driver` suffix dropped, a MySQL
+    /// URI's TLS options in the MySQL client's spelling ([`translate_mysql_tls`]).
     Server(Url),
     /// A SQLite database file.
     File(PathBuf),
@@ -134,6 +135,9 @@ impl StoreUri {
                 url.set_scheme(driver_scheme).map_err(|()| invalid("cannot rewrite the scheme"))?;
                 if url.path().trim_start_matches('/').is_empty() {
                     return Err(invalid(&format!("it names no database ({example})")));
+                }
+                if backend == Backend::Mysql {
+                    translate_mysql_tls(&mut url).map_err(|reason| invalid(&reason))?;
                 }
                 Target::Server(url)
             }
@@ -270,9 +274,16 @@ impl StoreUri {
                 diesel::PgConnection::establish(&url).map(DbConnection::Postgresql)
             }
             // The MySQL client library takes no timeout through diesel: bound it from here.
-            Target::Server(_) => {
+            Target::Server(driver_url) => {
+                let mode = SslMode::of(driver_url);
                 return within(self.connect_timeout, move || {
                     diesel::MysqlConnection::establish(&url)
+                })
+                .and_then(|mut conn| {
+                    if let Some(mode) = mode.filter(|mode| *mode >= SslMode::Required) {
+                        check_encrypted(&mut conn, mode)?;
+                    }
+                    Ok(conn)
                 })
                 .map_err(|reason| Error::Connect { uri: self.to_string(), reason })
                 .map(DbConnection::Mysql);
@@ -348,6 +359,206 @@ impl StoreUri {
             }
         }
     }
+}
+
+/// How a MySQL session is encrypted: the MySQL client's `ssl_mode`, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SslMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl SslMode {
+    const ALL: [SslMode; 5] = [
+        SslMode::Disabled,
+        SslMode::Preferred,
+        SslMode::Required,
+        SslMode::VerifyCa,
+        SslMode::VerifyIdentity,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            SslMode::Disabled => "DISABLED",
+            SslMode::Preferred => "PREFERRED",
+            SslMode::Required => "REQUIRED",
+            SslMode::VerifyCa => "VERIFY_CA",
+            SslMode::VerifyIdentity => "VERIFY_IDENTITY",
+        }
+    }
+
+    fn parse(value: &str) -> Option<SslMode> {
+        SslMode::ALL.into_iter().find(|mode| mode.name().eq_ignore_ascii_case(value))
+    }
+
+    /// The mode a translated MySQL URL asks for; none: the client's default, PREFERRED.
+    fn of(url: &Url) -> Option<SslMode> {
+        url.query_pairs().find(|(key, _)| key == "ssl_mode").and_then(|(_, v)| SslMode::parse(&v))
+    }
+}
+
+/// The files of a TLS session, passed to the MySQL client as they are: the CA that verifies the
+/// server, the client's certificate and its key.
+const TLS_FILES: [&str; 3] = ["ssl_ca", "ssl_cert", "ssl_key"];
+
+/// The Python MySQL drivers' TLS switches, which MLflow users write instead of `ssl_mode`:
+/// PyMySQL's and mysql-connector's `ssl_disabled`, `ssl_verify_cert`, `ssl_verify_identity`,
+/// SQLAlchemy's `ssl_check_hostname`, MariaDB Connector/Python's `ssl`.
+const TLS_SWITCHES: [&str; 5] =
+    ["ssl", "ssl_disabled", "ssl_verify_cert", "ssl_verify_identity", "ssl_check_hostname"];
+
+/// Rewrites a MySQL URI's TLS options, in each spelling MLflow's MySQL drivers take, into the
+/// MySQL client's own (`ssl_mode`, `ssl_ca`, `ssl_cert`, `ssl_key`: what diesel hands it), so
+/// that each takes effect. An option that would not, or that contradicts another, is the error.
+fn translate_mysql_tls(url: &mut Url) -> std::result::Result<(), String> {
+    let mut mode = None;
+    let mut switches: Vec<(&str, bool)> = Vec::new();
+    let mut files: Vec<(&str, String)> = Vec::new();
+    let mut others: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for (key, value) in url.query_pairs() {
+        let tls = key.starts_with("ssl") || key.starts_with("tls");
+        if tls && seen.contains(&key.to_string()) {
+            return Err(format!("`{key}` is given twice: keep one"));
+        }
+        if key == "ssl_mode" {
+            mode = Some(SslMode::parse(&value).ok_or_else(|| {
+                let modes: Vec<&str> = SslMode::ALL.iter().map(|m| m.name()).collect();
+                format!("ssl_mode is one of {}, not `{value}`", modes.join(", "))
+            })?);
+        } else if let Some(switch) = TLS_SWITCHES.into_iter().find(|s| *s == key) {
+            let on = match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => return Err(format!("{switch} is true or false, not `{value}`")),
+            };
+            switches.push((switch, on));
+        } else if let Some(file) = TLS_FILES.into_iter().find(|f| *f == key) {
+            files.push((file, value.into_owned()));
+        } else if tls {
+            return Err(format!(
+                "mlflow-janitor cannot apply the TLS option `{key}`: remove it, or use those it \
+                 takes: ssl_mode, ssl_ca, ssl_cert, ssl_key, {}",
+                TLS_SWITCHES.join(", ")
+            ));
+        } else {
+            others.push((key.into_owned(), value.into_owned()));
+            continue;
+        }
+        seen.push(key.into_owned());
+    }
+    let has = |file: &str| files.iter().any(|(f, _)| *f == file);
+    if has("ssl_key") && !has("ssl_cert") {
+        return Err("ssl_key is the key of the client certificate ssl_cert: give both".into());
+    }
+    let mode = match mode {
+        Some(_) if !switches.is_empty() => {
+            return Err(format!(
+                "give either ssl_mode or the Python drivers' switches ({}), not both",
+                TLS_SWITCHES.join(", ")
+            ));
+        }
+        Some(SslMode::Disabled) if !files.is_empty() => {
+            return Err("ssl_mode=DISABLED turns TLS off, and ssl_ca, ssl_cert and ssl_key \
+                        need it: remove one or the other"
+                .into());
+        }
+        Some(mode) if has("ssl_ca") && mode < SslMode::VerifyCa => {
+            return Err(format!(
+                "ssl_ca verifies the server only with ssl_mode=VERIFY_CA or VERIFY_IDENTITY, \
+                 not {}",
+                mode.name()
+            ));
+        }
+        Some(mode) => Some(mode),
+        None => {
+            let switch = |name: &str| switches.iter().find(|(s, _)| *s == name).map(|(_, on)| *on);
+            drivers_ssl_mode(switch, has("ssl_ca"), has("ssl_cert"))?
+        }
+    };
+    if mode.is_some_and(|mode| mode >= SslMode::VerifyCa) && !has("ssl_ca") {
+        return Err("verifying the server needs the CA certificate file, ssl_ca=PATH (the \
+                    MySQL client takes no default; the system's CAs are in a file such as \
+                    /etc/ssl/certs/ca-certificates.crt)"
+            .into());
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(others);
+    if let Some(mode) = mode {
+        query.append_pair("ssl_mode", mode.name());
+    }
+    query.extend_pairs(files);
+    let query = query.finish();
+    url.set_query(Some(&query).filter(|q| !q.is_empty()).map(String::as_str));
+    Ok(())
+}
+
+/// The mode the Python drivers' switches and files ask for, as PyMySQL, the driver MLflow's
+/// documentation names, reads them: a CA verifies the server's certificate and its host name
+/// (`ssl_check_hostname=false` or `ssl_verify_identity=false`: the certificate only); a client
+/// certificate, `ssl=true` or a verify switch require TLS; `ssl_disabled=true` or `ssl=false`
+/// turn it off. None when nothing is asked: the client's default, PREFERRED.
+fn drivers_ssl_mode(
+    switch: impl Fn(&str) -> Option<bool>,
+    ca: bool,
+    client_certificate: bool,
+) -> std::result::Result<Option<SslMode>, String> {
+    let (identity, hostname) = (switch("ssl_verify_identity"), switch("ssl_check_hostname"));
+    if identity.is_some() && hostname.is_some() && identity != hostname {
+        return Err("ssl_verify_identity and ssl_check_hostname disagree: keep one".into());
+    }
+    let check_host = identity.or(hostname);
+    let verify_cert = switch("ssl_verify_cert");
+    if verify_cert == Some(false) && (ca || check_host == Some(true)) {
+        return Err("ssl_verify_cert=false turns off the verification that ssl_ca or \
+                    ssl_verify_identity ask for: keep one"
+            .into());
+    }
+    let asked = if check_host == Some(true) || (ca && check_host.is_none()) {
+        Some(SslMode::VerifyIdentity)
+    } else if ca || verify_cert == Some(true) {
+        Some(SslMode::VerifyCa)
+    } else if client_certificate || switch("ssl") == Some(true) {
+        Some(SslMode::Required)
+    } else {
+        None
+    };
+    let off = switch("ssl_disabled") == Some(true) || switch("ssl") == Some(false);
+    match (off, asked) {
+        (true, Some(_)) => Err("the URI turns TLS off (ssl_disabled=true or ssl=false) and asks \
+                                for it: keep one"
+            .into()),
+        (true, None) => Ok(Some(SslMode::Disabled)),
+        (false, asked) => Ok(asked),
+    }
+}
+
+#[derive(QueryableByName)]
+struct SessionStatus {
+    #[diesel(sql_type = Text, column_name = "Value")]
+    value: String,
+}
+
+/// Refuses a session that is not encrypted though the URI requires TLS. The client library
+/// decides, and one that ignores `ssl_mode` (as Debian's libmariadb does) must not go unnoticed.
+fn check_encrypted(
+    conn: &mut diesel::MysqlConnection,
+    mode: SslMode,
+) -> std::result::Result<(), String> {
+    let cipher = diesel::sql_query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .get_result::<SessionStatus>(conn)
+        .map_err(|e| one_line(&e.to_string()))?;
+    if cipher.value.is_empty() {
+        return Err(format!(
+            "the session is not encrypted, though the URI asks for TLS (ssl_mode={}): enable \
+             TLS on the server",
+            mode.name()
+        ));
+    }
+    Ok(())
 }
 
 /// Makes the pool's connections with [`StoreUri::establish`]'s backend choice and errors.
@@ -673,14 +884,15 @@ mod tests {
             ("mariadb", Backend::Mysql, "mysql"),
         ];
         for (scheme, backend, driver) in servers {
-            let uri = StoreUri::parse(&format!("{scheme}://u:p%40ss@db.example:6543/mlflow?ssl=x"))
-                .unwrap();
+            let uri =
+                StoreUri::parse(&format!("{scheme}://u:p%40ss@db.example:6543/mlflow?charset=x"))
+                    .unwrap();
             assert_eq!(uri.backend(), backend);
             // libpq is given the connect timeout; MySQL's is kept by this side.
             let timeout = if backend == Backend::Postgresql { "&connect_timeout=10" } else { "" };
             assert_eq!(
                 uri.connection_url(),
-                format!("{driver}://u:p%40ss@db.example:6543/mlflow?ssl=x{timeout}")
+                format!("{driver}://u:p%40ss@db.example:6543/mlflow?charset=x{timeout}")
             );
             assert_eq!(uri.database(), "mlflow");
         }
@@ -758,6 +970,73 @@ mod tests {
         assert_eq!(pg.connection_url(), "postgresql://h/m?sslmode=require&connect_timeout=0");
         let err = StoreUri::parse("postgresql://h/m?connect_timeout=soon").unwrap_err();
         assert!(err.to_string().contains("whole number of seconds"), "{err}");
+    }
+
+    /// The query of the URL the MySQL client is given for a MySQL URI's query.
+    fn mysql_tls(query: &str) -> String {
+        let uri = StoreUri::parse(&format!("mysql+pymysql://u@h/m?{query}")).unwrap();
+        let url = uri.connection_url();
+        url.split_once('?').map_or("", |(_, q)| q).to_owned()
+    }
+
+    #[test]
+    fn translates_every_tls_spelling_of_mysql_uris_into_the_clients() {
+        for (given, client) in [
+            // The MySQL client's own, as written.
+            ("ssl_mode=required", "ssl_mode=REQUIRED"),
+            ("ssl_mode=VERIFY_CA&ssl_ca=/c/ca.pem", "ssl_mode=VERIFY_CA&ssl_ca=%2Fc%2Fca.pem"),
+            ("ssl_mode=DISABLED&charset=utf8mb4", "charset=utf8mb4&ssl_mode=DISABLED"),
+            // Nothing asked: the client's default, PREFERRED.
+            ("charset=utf8mb4&ssl_disabled=false", "charset=utf8mb4"),
+            // PyMySQL's reading of a CA: certificate and host name verified.
+            ("ssl_ca=ca.pem", "ssl_mode=VERIFY_IDENTITY&ssl_ca=ca.pem"),
+            ("ssl_ca=ca.pem&ssl_check_hostname=false", "ssl_mode=VERIFY_CA&ssl_ca=ca.pem"),
+            ("ssl_ca=ca.pem&ssl_verify_identity=false", "ssl_mode=VERIFY_CA&ssl_ca=ca.pem"),
+            ("ssl_verify_cert=true&ssl_ca=ca.pem", "ssl_mode=VERIFY_IDENTITY&ssl_ca=ca.pem"),
+            (
+                "ssl_verify_cert=true&ssl_verify_identity=0&ssl_ca=ca.pem",
+                "ssl_mode=VERIFY_CA&ssl_ca=ca.pem",
+            ),
+            ("ssl_cert=c.pem&ssl_key=k.pem", "ssl_mode=REQUIRED&ssl_cert=c.pem&ssl_key=k.pem"),
+            ("ssl=true", "ssl_mode=REQUIRED"),
+            ("ssl=false", "ssl_mode=DISABLED"),
+            ("ssl_disabled=True", "ssl_mode=DISABLED"),
+        ] {
+            assert_eq!(mysql_tls(given), client, "{given}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_mysql_tls_option_that_would_not_take_effect() {
+        for (query, says) in [
+            ("ssl_mode=ALWAYS", "ssl_mode is one of DISABLED, PREFERRED"),
+            ("ssl_capath=/etc/ssl/certs", "cannot apply the TLS option `ssl_capath`"),
+            ("ssl_cipher=AES256-SHA", "cannot apply the TLS option `ssl_cipher`"),
+            ("tls_version=TLSv1.3", "cannot apply the TLS option `tls_version`"),
+            ("ssl-mode=REQUIRED", "cannot apply the TLS option `ssl-mode`"),
+            ("ssl_mode=REQUIRED&ssl_mode=DISABLED", "`ssl_mode` is given twice"),
+            ("ssl=maybe", "ssl is true or false, not `maybe`"),
+            ("ssl_mode=REQUIRED&ssl_verify_identity=true", "either ssl_mode or"),
+            ("ssl_mode=DISABLED&ssl_cert=c.pem", "ssl_mode=DISABLED turns TLS off"),
+            ("ssl_mode=REQUIRED&ssl_ca=ca.pem", "only with ssl_mode=VERIFY_CA or"),
+            ("ssl_mode=PREFERRED&ssl_ca=ca.pem", "only with ssl_mode=VERIFY_CA or"),
+            ("ssl_key=k.pem", "give both"),
+            ("ssl_mode=VERIFY_CA", "needs the CA certificate file, ssl_ca=PATH"),
+            ("ssl_verify_cert=true", "needs the CA certificate file, ssl_ca=PATH"),
+            ("ssl_verify_identity=1", "needs the CA certificate file, ssl_ca=PATH"),
+            ("ssl_disabled=true&ssl_ca=ca.pem", "turns TLS off"),
+            ("ssl=false&ssl_verify_cert=true", "turns TLS off"),
+            ("ssl_ca=ca.pem&ssl_verify_cert=false", "ssl_verify_cert=false turns off"),
+            ("ssl_verify_identity=true&ssl_check_hostname=false", "disagree"),
+        ] {
+            let uri = format!("mysql+pymysql://me:pw@db/mlflow?{query}");
+            let err = StoreUri::parse(&uri).unwrap_err();
+            assert!(matches!(err, Error::InvalidUri { .. }), "{query}: {err}");
+            assert!(err.to_string().contains(says), "{query}: {err}");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+        // PostgreSQL's options are libpq's, which checks them itself.
+        assert!(StoreUri::parse("postgresql://h/m?sslmode=verify-full&sslrootcert=system").is_ok());
     }
 
     #[test]

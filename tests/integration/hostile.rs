@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
 use mlflow_janitor::schema::experiments;
@@ -13,28 +12,7 @@ use mlflow_janitor::{Backend, StoreUri};
 use test_case::test_case;
 
 use crate::own_server::{Netns, OwnServer};
-use crate::{fixtures, snapshot};
-
-/// The binary with no store in its environment (the tests name theirs).
-fn janitor() -> Command {
-    let mut cmd = Command::cargo_bin("mlflow-janitor").unwrap();
-    for var in ["MLFLOW_BACKEND_STORE_URI", "PGHOST", "PGHOSTADDR", "PGPORT", "MYSQL_HOST"] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "warn").timeout(Duration::from_secs(60));
-    cmd
-}
-
-/// Runs `cmd`, checks its exit code and that stderr's error is one line saying `says`.
-fn fails_with(cmd: &mut Command, code: u8, says: &str) -> String {
-    let output = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(i32::from(code)), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert!(errors[0].contains(says), "{stderr}");
-    stderr
-}
+use crate::{fails_with, fixtures, janitor, snapshot};
 
 #[test]
 fn reset_refuses_a_server_on_another_host_however_the_connection_got_there() {

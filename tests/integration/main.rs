@@ -15,6 +15,7 @@ mod purge;
 mod purge_artifacts;
 mod schema;
 mod status;
+mod tls;
 
 use std::collections::BTreeMap;
 
@@ -54,6 +55,27 @@ pub fn as_user(user: &str, program: impl AsRef<std::ffi::OsStr>) -> std::process
     } else {
         std::process::Command::new(program)
     }
+}
+
+/// The binary with no store in its environment (the tests name theirs).
+pub fn janitor() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("mlflow-janitor").unwrap();
+    for var in ["MLFLOW_BACKEND_STORE_URI", "PGHOST", "PGHOSTADDR", "PGPORT", "MYSQL_HOST"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "warn").timeout(std::time::Duration::from_secs(60));
+    cmd
+}
+
+/// Runs `cmd`, checks its exit code and that stderr's error is one line saying `says`.
+pub fn fails_with(cmd: &mut assert_cmd::Command, code: u8, says: &str) -> String {
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(i32::from(code)), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(says), "{stderr}");
+    stderr
 }
 
 /// Every row of every table, as text, by table: two equal snapshots mean an unchanged store.

@@ -63,8 +63,10 @@ impl OwnServer {
             }
         } else {
             let datadir = format!("--datadir={db}");
+            let tmpdir = format!("--tmpdir={}", server.data.path().display());
             let auth = "--auth-root-authentication-method=normal";
-            server.run("mysql", &["mariadb-install-db", &datadir, auth, "--skip-test-db"]);
+            let install = ["mariadb-install-db", &datadir, &tmpdir, auth, "--skip-test-db"];
+            server.run("mysql", &install);
         }
         server.start_again();
         server
@@ -118,6 +120,9 @@ impl OwnServer {
             "/usr/sbin/mariadbd".to_owned(),
             "--no-defaults".to_owned(),
             format!("--datadir={}", path.join("db").display()),
+            // Its own: a starting mariadbd deletes every `#sql` temporary table file of its
+            // tmpdir, and another server's install (bootstrap) may be using one in /tmp.
+            format!("--tmpdir={}", path.display()),
             format!("--port={}", self.port),
             format!("--bind-address={}", self.host),
             format!("--socket={}", path.join("sock").display()),
