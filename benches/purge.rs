@@ -256,9 +256,9 @@ fn run() -> BenchResult<bool> {
 
     for round in 1..=ROUNDS {
         let copy_started = Instant::now();
-        let uri_a = copies.create(seeded.uri().database(), &format!("a{round}"))?;
-        let uri_b = copies.create(seeded.uri().database(), &format!("b{round}"))?;
-        let uri_c = copies.create(seeded.uri().database(), &format!("c{round}"))?;
+        let uri_a = copies.create(&seeded.uri().database(), &format!("a{round}"))?;
+        let uri_b = copies.create(&seeded.uri().database(), &format!("b{round}"))?;
+        let uri_c = copies.create(&seeded.uri().database(), &format!("c{round}"))?;
         println!(
             "\nround {round}: copied the store three times in {:.1} s",
             copy_started.elapsed().as_secs_f64()

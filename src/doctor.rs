@@ -3,13 +3,11 @@
 //! missing indexes that make purges slow. `fix_orphans` deletes orphan rows in batches, each
 //! delete re-checking that the row is still an orphan; nothing else is ever changed.
 
-use diesel::prelude::*;
-
 use crate::coverage;
 use crate::error::Result;
 use crate::introspect::{self, ForeignKey};
 use crate::plan::{steps_in_order, Orphans};
-use crate::store::{Backend, DbConnection};
+use crate::store::{write_transaction, Backend, DbConnection};
 
 /// Lookups the purge makes, by table and columns: each wants an index that starts with them.
 pub static PURGE_LOOKUPS: &[(&str, &[&str])] = &[
@@ -135,8 +133,10 @@ pub fn fix_orphans(
     for check in active_checks(conn, &keys)? {
         let mut rows = 0;
         loop {
+            // A write transaction, as the purge's: on SQLite a batch that began by reading
+            // could not wait for a tracking server's write, and would fail at its delete.
             let deleted =
-                conn.transaction(|conn| (check.orphans.fix_batch)(conn, batch_size))? as u64;
+                write_transaction(conn, |conn| (check.orphans.fix_batch)(conn, batch_size))? as u64;
             if deleted == 0 {
                 break;
             }

@@ -705,8 +705,10 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
                      WHERE v.workspace = model_version_tags.workspace \
                        AND v.name = model_version_tags.name \
                        AND v.version = model_version_tags.version \
-                       AND v.current_stage = 'Deleted_Internal' AND v.last_updated_time < ",
+                       AND v.current_stage = ",
                 )
+                .bind::<diesel::sql_types::Text, _>(DELETED_MODEL_VERSION)
+                .sql(" AND v.last_updated_time < ")
                 .bind::<diesel::sql_types::BigInt, _>(cutoffs.deleted_before_ms)
                 .sql(")"),
             )

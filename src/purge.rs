@@ -355,13 +355,7 @@ impl PhaseVisitor for PhaseRunner<'_> {
                 let kept = match (self.artifacts.as_deref_mut(), &phase.artifacts) {
                     (Some(sweep), Some(of)) => {
                         let locked = (of.lock)(conn, &ids, &self.cutoffs)?;
-                        if locked != ids.len() {
-                            return Err(Error::ConcurrentChange {
-                                entity: phase.entity.name(),
-                                batch: ids.len(),
-                                changed: ids.len() - locked,
-                            });
-                        }
+                        require_whole(phase.entity, ids.len(), locked)?;
                         let located = (of.locate)(conn, &ids)?;
                         let report = self.report.artifacts.get_or_insert_default();
                         sweep.sweep(conn, self.scope, phase.entity, &ids, &located, report)?
@@ -425,13 +419,30 @@ fn delete_batch<Id>(
         rows.push(deleted as u64);
     }
     let deleted = (phase.entity_rows.delete)(conn, ids, cutoffs)?;
-    if deleted != ids.len() {
-        return Err(Error::ConcurrentChange {
-            entity: phase.entity.name(),
-            batch: ids.len(),
-            changed: ids.len() - deleted,
-        });
-    }
+    require_whole(phase.entity, ids.len(), deleted)?;
     rows.push(deleted as u64);
     Ok(rows)
+}
+
+/// A batch is whole when a statement over its entities touched exactly `batch` rows. Fewer (one
+/// restored meanwhile) and more (a row added under a batch's key) are both a concurrent change.
+fn require_whole(entity: Entity, batch: usize, touched: usize) -> Result<()> {
+    if touched == batch {
+        return Ok(());
+    }
+    Err(Error::ConcurrentChange { entity: entity.name(), batch, changed: batch.abs_diff(touched) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_statement_that_touched_more_than_its_batch_is_a_concurrent_change() {
+        let more = require_whole(Entity::Run, 3, 5).unwrap_err();
+        assert!(matches!(more, Error::ConcurrentChange { batch: 3, changed: 2, .. }), "{more}");
+        let fewer = require_whole(Entity::Run, 3, 1).unwrap_err();
+        assert!(matches!(fewer, Error::ConcurrentChange { batch: 3, changed: 2, .. }), "{fewer}");
+        assert!(require_whole(Entity::Run, 3, 3).is_ok());
+    }
 }

@@ -12,14 +12,12 @@ use diesel::sql_types::{Double, Text};
 use crate::artifact_sweep::{measure, Action, ArtifactReport, ArtifactSweep};
 use crate::artifacts::{ArtifactStore, Resolver};
 use crate::error::Result;
-use crate::plan::DELETED;
+use crate::plan::{DELETED, DELETED_MODEL_VERSION};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info};
 use crate::scope::{Scope, ScopeRequest};
 use crate::store::{Backend, DbConnection};
 use crate::store_schema::StoreSchema;
 
-/// Model versions MLflow has deleted keep their row under this stage.
-const DELETED_MODEL_VERSION: &str = "Deleted_Internal";
 const DAY_MS: i64 = 86_400_000;
 
 /// Soft-deleted entities of one kind in one workspace.

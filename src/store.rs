@@ -1,6 +1,7 @@
 //! The connection layer: MLflow's backend store URI, the connection type over the supported
 //! backends, and the pool. Backend differences live here, never in the delete plan.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -176,11 +177,28 @@ impl StoreUri {
         &self.given
     }
 
-    /// The database name, or a SQLite store's file name.
-    pub fn database(&self) -> &str {
+    /// The database name, percent-decoded as SQLAlchemy and libpq read it (`my%20db` is `my db`),
+    /// or a SQLite store's file name.
+    pub fn database(&self) -> Cow<'_, str> {
         match &self.target {
-            Target::Server(url) => url.path().trim_start_matches('/'),
-            Target::File(path) => path.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            Target::Server(url) => {
+                percent_encoding::percent_decode_str(url.path().trim_start_matches('/'))
+                    .decode_utf8_lossy()
+            }
+            Target::File(path) => {
+                path.file_name().map_or(Cow::Borrowed(""), |n| n.to_string_lossy())
+            }
+        }
+    }
+
+    /// A MySQL database whose name the URI percent-encodes: diesel would hand the MySQL client
+    /// the name as written, so the session connects without one and then `USE`s it.
+    fn mysql_database_to_use(&self) -> Option<Cow<'_, str>> {
+        match &self.target {
+            Target::Server(url) if self.backend == Backend::Mysql && url.path().contains('%') => {
+                Some(self.database())
+            }
+            _ => None,
         }
     }
 
@@ -210,7 +228,13 @@ impl StoreUri {
                     .append_pair("connect_timeout", &seconds);
                 url.to_string()
             }
-            Target::Server(url) => url.to_string(),
+            Target::Server(url) => {
+                let mut url = url.clone();
+                if self.mysql_database_to_use().is_some() {
+                    url.set_path("");
+                }
+                url.to_string()
+            }
             // `mode=rw`: never create a missing file (a typo would make an empty store).
             Target::File(path) => {
                 let path = path.to_string_lossy();
@@ -276,12 +300,18 @@ impl StoreUri {
             // The MySQL client library takes no timeout through diesel: bound it from here.
             Target::Server(driver_url) => {
                 let mode = SslMode::of(driver_url);
+                let database = self.mysql_database_to_use();
                 return within(self.connect_timeout, move || {
                     diesel::MysqlConnection::establish(&url)
                 })
                 .and_then(|mut conn| {
                     if let Some(mode) = mode.filter(|mode| *mode >= SslMode::Required) {
                         check_encrypted(&mut conn, mode)?;
+                    }
+                    if let Some(database) = database {
+                        let quoted = database.replace('`', "``");
+                        conn.batch_execute(&format!("USE `{quoted}`"))
+                            .map_err(|e| one_line(&e.to_string()))?;
                     }
                     Ok(conn)
                 })

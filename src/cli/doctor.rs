@@ -71,6 +71,7 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
         findings = doctor::examine(&mut conn)?;
     }
     let problems = findings.iter().filter(|f| f.is_problem()).count();
+    let mut out = String::new();
     match opts.output {
         Output::Json => {
             let fixed: Vec<_> = fixed
@@ -78,20 +79,21 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
                 .map(|(table, what, rows)| serde_json::json!({"table": table, "what": what, "rows": rows}))
                 .collect();
             let report = serde_json::json!({ "findings": findings, "fixed": fixed });
-            println!("{}", serde_json::to_string_pretty(&report).expect("the report serializes"));
+            out = serde_json::to_string_pretty(&report).expect("the report serializes") + "\n";
         }
         Output::Text => {
             for (table, what, rows) in &fixed {
-                println!("fixed    {rows} rows of {table}: {what}");
+                out.push_str(&format!("fixed    {rows} rows of {table}: {what}\n"));
             }
             for finding in &findings {
-                println!("{}", describe(finding));
+                out.push_str(&format!("{}\n", describe(finding)));
             }
             if problems == 0 {
-                println!("no problems found");
+                out.push_str("no problems found\n");
             }
         }
     }
+    super::write_stdout(&out);
     match problems {
         0 => Ok(()),
         problems => Err(Error::ProblemsFound {

@@ -110,12 +110,9 @@ pub fn main() -> ExitCode {
         Command::Status(opts) => status::run(opts),
         Command::Doctor(opts) => doctor::run(opts, cli.quiet),
         Command::Completions { shell } => {
-            clap_complete::generate(
-                shell,
-                &mut command(),
-                "mlflow-janitor",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command(), "mlflow-janitor", &mut script);
+            write_stdout(&String::from_utf8_lossy(&script));
             Ok(())
         }
     };
@@ -138,6 +135,20 @@ static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 fn json_logs() -> bool {
     JSON_LOGS.get().copied().unwrap_or(false)
+}
+
+/// Writes a command's result (its report, listing or script) to stdout. A reader that has gone
+/// (`purge --dry-run | head -3`) took what it wanted: no panic, no error. Another failure to write
+/// is a warning: the command's work and exit code stand, as with a late metrics file.
+fn write_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            tracing::warn!(error = %e, "cannot write the result to stdout")
+        }
+        _ => {}
+    }
 }
 
 /// A one-line summary for the person or the log collector reading stderr: plain text, or with

@@ -411,38 +411,42 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
     match output {
         Output::Json => {
             let json = serde_json::to_string_pretty(report).expect("the report serializes");
-            println!("{json}");
+            super::write_stdout(&(json + "\n"));
         }
         Output::Text => {
+            let mut out = String::new();
             if report.dry_run {
-                println!("{:<13} {:<32} {:>12}  rows of", "entity", "table", "rows");
+                out.push_str(&format!(
+                    "{:<13} {:<32} {:>12}  rows of\n",
+                    "entity", "table", "rows"
+                ));
                 for step in report.steps.iter().filter(|step| !step.skipped) {
-                    println!(
-                        "{:<13} {:<32} {:>12}  {}",
+                    out.push_str(&format!(
+                        "{:<13} {:<32} {:>12}  {}\n",
                         step.entity.name(),
                         step.table,
                         step.rows,
                         step.rows_of
-                    );
+                    ));
                 }
             }
             if let Some(artifacts) = report.artifacts.as_ref().filter(|_| report.dry_run) {
-                println!();
-                println!(
-                    "{:<13} {:<32} {:>10} {:>14}  location",
+                out.push_str(&format!(
+                    "\n{:<13} {:<32} {:>10} {:>14}  location\n",
                     "entity", "id", "objects", "bytes"
-                );
+                ));
                 for listed in &artifacts.listed {
-                    println!(
-                        "{:<13} {:<32} {:>10} {:>14}  {}",
+                    out.push_str(&format!(
+                        "{:<13} {:<32} {:>10} {:>14}  {}\n",
                         listed.entity.name(),
                         listed.id,
                         listed.objects,
                         listed.bytes,
                         listed.location
-                    );
+                    ));
                 }
             }
+            super::write_stdout(&out);
             let entities: Vec<String> =
                 report.entities.iter().map(|(e, n)| format!("{n} {}(s)", e.name())).collect();
             super::summary(&format!(

@@ -51,12 +51,12 @@ pub fn run(opts: Opts) -> Result<()> {
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Allow)?;
     schema.require_inspectable("status", &uri)?;
     let status = status::status(&mut conn, &schema, artifacts)?;
-    match opts.output {
+    super::write_stdout(&match opts.output {
         Output::Json => {
-            println!("{}", serde_json::to_string_pretty(&status).expect("the status serializes"))
+            serde_json::to_string_pretty(&status).expect("the status serializes") + "\n"
         }
-        Output::Text => print!("{}", render(&status)),
-    }
+        Output::Text => render(&status),
+    });
     Ok(())
 }
 

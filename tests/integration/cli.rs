@@ -479,3 +479,31 @@ fn the_readme_pytest_fixture_is_the_one_the_suite_runs() {
     let end = suite.find("\n\n\n# ---").unwrap() + 1;
     assert_eq!(printed, &suite[start..end], "README's pytest block, verbatim from `import os`");
 }
+
+/// `purge --dry-run | head -3`: a reader that leaves before the result is written is no failure,
+/// and no panic.
+#[test]
+fn a_reader_that_leaves_early_is_no_failure() {
+    let (store, uri) = seeded_store_on(Backend::Sqlite);
+    let commands: [&[&str]; 4] = [
+        &["purge", "--dry-run", "--backend-store-uri", &uri],
+        &["purge", "--dry-run", "--output", "json", "--backend-store-uri", &uri],
+        &["status", "--backend-store-uri", &uri],
+        &["completions", "bash"],
+    ];
+    for args in commands {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlflow-janitor"))
+            .args(args)
+            .env_remove("MLFLOW_BACKEND_STORE_URI")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first byte
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    drop(store);
+}

@@ -164,3 +164,37 @@ fn rows_of_a_missing_experiment_are_found_then_removed_on_sqlite_without_foreign
         .stdout(predicate::str::contains("no problems found"));
     assert_eq!(snapshot(&mut conn), live, "only the orphans may go");
 }
+
+/// `--fix` on SQLite takes the write lock as its transaction begins, as the purge does: a
+/// tracking server's write under way makes it wait its turn, not fail at its first delete.
+#[test]
+fn fix_waits_its_turn_behind_a_sqlite_writer() {
+    let store = TestStore::on(Backend::Sqlite).unwrap();
+    let mut conn = store.connect().unwrap();
+    fixtures::live(&mut conn);
+    diesel::sql_query("PRAGMA foreign_keys = OFF").execute(&mut conn).unwrap();
+    fixtures::experiment(&mut conn, 9, "gone", None);
+    fixtures::run(&mut conn, 9, "orphan-run", None);
+    diesel::sql_query("DELETE FROM experiments WHERE experiment_id = 9")
+        .execute(&mut conn)
+        .unwrap();
+    // The writer holds SQLite's write lock for 3 s, longer than the doctor takes to get to --fix.
+    let mut writer = store.connect().unwrap();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut writer,
+        "BEGIN IMMEDIATE; UPDATE experiments SET name = name WHERE experiment_id = 0",
+    )
+    .unwrap();
+    let commit = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        diesel::connection::SimpleConnection::batch_execute(&mut writer, "COMMIT").unwrap();
+    });
+
+    doctor(store.uri().given())
+        .args(["--fix", "--yes"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("fixed    1 rows of runs"))
+        .stdout(predicate::str::contains("no problems found"));
+    commit.join().unwrap();
+}

@@ -141,7 +141,9 @@ fn reset_keeps_the_default_experiments_artifact_location(backend: Backend) {
 #[test_case(Backend::Sqlite; "sqlite")]
 fn init_creates_the_database_and_refuses_one_with_tables(backend: Backend) {
     let store = TestStore::on(backend).unwrap();
-    let fresh = store.uri().with_database(&format!("{}_init", store.uri().database()));
+    // A name with a space: percent-encoded in the URI (`%20`), and decoded as MLflow's drivers do.
+    let fresh = store.uri().with_database(&format!("{} init", store.uri().database()));
+    assert!(fresh.given().contains("%20") || backend == Backend::Sqlite, "{}", fresh.given());
     let _dropped = SiblingDatabase(fresh.clone());
     janitor(&[
         "init",
@@ -154,6 +156,15 @@ fn init_creates_the_database_and_refuses_one_with_tables(backend: Backend) {
     .code(0)
     .stderr(predicate::str::contains("(new database)"));
     let mut conn = fresh.establish().unwrap();
+    let current = match backend {
+        Backend::Postgresql => Some("SELECT current_database() AS name"),
+        Backend::Mysql => Some("SELECT DATABASE() AS name"),
+        Backend::Sqlite => None,
+    };
+    if let Some(query) = current {
+        let name: DatabaseName = diesel::sql_query(query).get_result(&mut conn).unwrap();
+        assert_eq!(name.name, format!("{} init", store.uri().database()));
+    }
     assert_fresh(&mut conn);
     let location: Option<String> =
         experiments::table.select(experiments::artifact_location).first(&mut conn).unwrap();
@@ -166,6 +177,12 @@ fn init_creates_the_database_and_refuses_one_with_tables(backend: Backend) {
         .code(i32::from(exit_code::USAGE))
         .stderr(predicate::str::contains("already has 71 tables"));
     assert_eq!(snapshot(&mut conn), before);
+}
+
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
 }
 
 #[test]

@@ -137,13 +137,14 @@ pub struct SiblingDatabase(pub StoreUri);
 
 impl Drop for SiblingDatabase {
     fn drop(&mut self) {
-        let (maintenance, force) = match self.0.backend() {
-            Backend::Postgresql => ("postgres", " WITH (FORCE)"),
-            Backend::Mysql => ("mysql", ""),
+        let database = self.0.database();
+        let (maintenance, quoted, force) = match self.0.backend() {
+            Backend::Postgresql => ("postgres", format!("\"{database}\""), " WITH (FORCE)"),
+            Backend::Mysql => ("mysql", format!("`{database}`"), ""),
             Backend::Sqlite => return,
         };
         if let Ok(mut admin) = self.0.with_database(maintenance).establish() {
-            let drop = format!("DROP DATABASE IF EXISTS {}{force}", self.0.database());
+            let drop = format!("DROP DATABASE IF EXISTS {quoted}{force}");
             let _ = diesel::sql_query(drop).execute(&mut admin);
         }
     }
