@@ -21,9 +21,15 @@ use crate::scope::{BlockedExperiment, Scope};
 use crate::store::{write_transaction, Backend, DbConnection};
 use crate::store_schema::StoreSchema;
 
+mod prepare;
+
+pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
+
 /// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
 pub const MAX_BATCH_SIZE: usize = 10_000;
 pub const DEFAULT_BATCH_SIZE: usize = 500;
+/// How long a statement waits for a lock the tracking server holds, unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -117,7 +123,7 @@ impl Report {
 /// Bounds every statement of this session: how long it may wait for a lock held by the
 /// tracking server, and how long it may run. Zero leaves the server's setting. SQLite has no
 /// statement timeout: there the first bound only applies.
-pub fn limit_session(
+pub(crate) fn limit_session(
     conn: &mut DbConnection,
     lock_timeout: Duration,
     statement_timeout: Duration,
@@ -169,7 +175,7 @@ fn mysql_statement_timeout(conn: &mut DbConnection, limit: Duration) -> Result<S
 
 /// How a purge runs.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub mode: Mode,
     /// Entities per transaction, at most [`MAX_BATCH_SIZE`].
     pub batch_size: usize,
@@ -183,10 +189,6 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(mode: Mode, batch_size: usize) -> Self {
-        Options { mode, batch_size, deadline: None, throttle: Duration::ZERO, stop_signal: None }
-    }
-
     /// The throttle's pause, cut short by a stop signal.
     fn pause(&self) {
         let until = Instant::now() + self.throttle;
@@ -225,7 +227,7 @@ impl Options {
 /// whose artifacts stay keeps its rows, and the purge ends with [`Error::EntitiesKept`].
 ///
 /// `progress` hears the number of entities of each batch done.
-pub fn run(
+pub(crate) fn run(
     conn: &mut DbConnection,
     scope: &Scope,
     options: &Options,

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
-use mlflow_janitor::artifact_sweep::ArtifactSweep;
-use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
-use mlflow_janitor::purge::{self, Mode, Report, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
-use mlflow_janitor::scope::{Retention, Scope, ScopeRequest};
+use mlflow_janitor::artifacts::{CloudConfig, Resolver};
+use mlflow_janitor::purge::{
+    self, ArtifactSettings, Mode, Prepared, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT,
+    MAX_BATCH_SIZE,
+};
+use mlflow_janitor::scope::{Retention, ScopeRequest};
 use mlflow_janitor::store::{self, DEFAULT_URI};
 use mlflow_janitor::{Error, Result, StoreUri, UnknownRevision};
 
@@ -168,20 +170,10 @@ struct PolicyFile {
 }
 
 /// Every setting of a purge, from the flags, else the policy file, else the default.
-struct Settings {
-    uri: StoreUri,
-    request: ScopeRequest,
-    mode: Mode,
+struct Settled {
+    purge: purge::Settings,
     yes: bool,
-    batch_size: usize,
-    max_duration: Option<Duration>,
-    throttle: Duration,
-    lock_timeout: Duration,
-    statement_timeout: Duration,
     metrics_file: Option<PathBuf>,
-    unknown_revision: UnknownRevision,
-    /// With `--artifacts`: how to resolve their URIs.
-    artifacts: Option<Resolver>,
 }
 
 /// One id of a list, without the spaces around it (`--run-ids "a, b"`).
@@ -214,7 +206,7 @@ fn store_uri(flag: Option<String>, file: Option<String>) -> Result<StoreUri> {
     StoreUri::parse(&uri)
 }
 
-fn settle(opts: Opts) -> Result<Settings> {
+fn settle(opts: Opts) -> Result<Settled> {
     let file = match &opts.config {
         None => PolicyFile::default(),
         Some(path) => {
@@ -266,7 +258,10 @@ fn settle(opts: Opts) -> Result<Settings> {
     }
     let artifacts = if opts.artifacts || file.artifacts == Some(true) {
         let destination = opts.artifacts_destination.or(file.artifacts_destination);
-        Some(Resolver::new(destination.as_deref())?)
+        Some(ArtifactSettings {
+            resolver: Resolver::new(destination.as_deref())?,
+            cloud: CloudConfig::from_env(),
+        })
     } else if file.artifacts_destination.is_some() {
         return Err(Error::InvalidSettings(
             "`artifacts_destination` in the policy file needs `artifacts = true`".to_owned(),
@@ -274,7 +269,7 @@ fn settle(opts: Opts) -> Result<Settings> {
     } else {
         None
     };
-    Ok(Settings {
+    let purge = purge::Settings {
         uri,
         request: ScopeRequest {
             older_than,
@@ -284,41 +279,43 @@ fn settle(opts: Opts) -> Result<Settings> {
             retention,
         },
         mode: if opts.dry_run { Mode::DryRun } else { Mode::Delete },
-        yes: opts.yes || file.yes.unwrap_or(false),
         batch_size,
         max_duration: duration(opts.max_duration, "max_duration", file.max_duration)?,
         throttle: duration(opts.throttle, "throttle", file.throttle)?.unwrap_or(Duration::ZERO),
         lock_timeout: duration(opts.lock_timeout, "lock_timeout", file.lock_timeout)?
-            .unwrap_or(Duration::from_secs(5)),
+            .unwrap_or(DEFAULT_LOCK_TIMEOUT),
         statement_timeout: duration(
             opts.statement_timeout,
             "statement_timeout",
             file.statement_timeout,
         )?
         .unwrap_or(Duration::ZERO),
-        metrics_file: opts.metrics_file.or(file.metrics_file),
         unknown_revision: if opts.allow_unknown_schema || file.allow_unknown_schema == Some(true) {
             UnknownRevision::Allow
         } else {
             UnknownRevision::Refuse
         },
         artifacts,
+    };
+    Ok(Settled {
+        purge,
+        yes: opts.yes || file.yes.unwrap_or(false),
+        metrics_file: opts.metrics_file.or(file.metrics_file),
     })
 }
 
 pub fn run(opts: Opts, quiet: bool) -> Result<()> {
-    let started = std::time::Instant::now();
     let output = opts.output;
-    let settings = settle(opts)?;
+    let Settled { purge, yes, metrics_file } = settle(opts)?;
     // A dry run (an administrator trying the nightly policy) must not pass for a purge.
-    let metrics_file = settings.metrics_file.as_deref().filter(|_| settings.mode == Mode::Delete);
+    let metrics_file = metrics_file.filter(|_| purge.mode == Mode::Delete);
     // Found unwritable after the work, it would hide what the purge did behind a settings error.
-    if let Some(path) = metrics_file {
+    if let Some(path) = &metrics_file {
         super::metrics_file::check_writable(path)?;
     }
-    let mut report = Report::new(settings.uri.to_string(), "", settings.mode);
-    let result = purge_with(&settings, quiet, started, &mut report);
-    if let Some(path) = metrics_file {
+    let mut report = Report::new(purge.uri.to_string(), "", purge.mode);
+    let result = purge_with(purge, yes, quiet, &mut report);
+    if let Some(path) = &metrics_file {
         if let Err(err) = super::metrics_file::write(path, &report, result.as_ref().err()) {
             tracing::warn!(
                 metrics_file = %path.display(),
@@ -333,55 +330,26 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     result
 }
 
+/// The library's purge, with the terminal's confirmation and progress bar, and the signals.
 fn purge_with(
-    settings: &Settings,
+    settings: purge::Settings,
+    yes: bool,
     quiet: bool,
-    started: std::time::Instant,
     report: &mut Report,
 ) -> Result<()> {
-    let uri = &settings.uri;
-    // One connection does the whole job: batches run one after another.
-    let mut conn = uri.establish()?;
-    // First: a second purge must not wait on the first one's database locks to learn of it.
-    let _lock = store::lock_store(&mut conn, uri)?;
-    let schema = mlflow_janitor::preflight(&mut conn, uri, settings.unknown_revision)?;
-    report.mlflow_version = schema.mlflow_version;
-    purge::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
-    let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
-    report.blocked = blocked;
-    for b in &report.blocked {
-        tracing::warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
-    }
-    let counts = scope.count(&mut conn)?;
-    let entities: i64 = counts.values().sum();
-    if settings.mode == Mode::Delete && !settings.yes && entities > 0 {
+    let uri = settings.uri.clone();
+    let confirmed = Prepared::prepare(settings, report)?.confirm(|counts| {
+        if yes {
+            return Ok(());
+        }
         let what: Vec<String> =
             counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
-        super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))?;
-    }
-    // After the confirmation: the index of live locations is as fresh as it can be.
-    let mut sweep = match &settings.artifacts {
-        Some(resolver) => Some(ArtifactSweep::new(
-            &mut conn,
-            &schema,
-            resolver.clone(),
-            ArtifactStore::new(CloudConfig::from_env())?,
-            settings.mode.into(),
-            report.artifacts.get_or_insert_default(),
-        )?),
-        None => None,
-    };
-    let bar = super::progress::bar(entities as u64, "entities", quiet);
-    let options = purge::Options {
-        mode: settings.mode,
-        batch_size: settings.batch_size,
-        deadline: settings.max_duration.map(|limit| started + limit),
-        throttle: settings.throttle,
-        // After the confirmation: until then a signal ends the purge at once, with nothing done.
-        stop_signal: Some(stop_on_signals()?),
-    };
-    let result =
-        purge::run(&mut conn, &scope, &options, sweep.as_mut(), report, &mut |n| bar.inc(n));
+        super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))
+    })?;
+    let bar = super::progress::bar(confirmed.entities(), "entities", quiet);
+    // After the confirmation: until then a signal ends the purge at once, with nothing done.
+    let stop_signal = stop_on_signals()?;
+    let result = confirmed.run(Some(stop_signal), report, &mut |n| bar.inc(n));
     bar.finish_and_clear();
     result
 }

@@ -22,8 +22,8 @@ use std::collections::BTreeMap;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use mlflow_janitor::introspect;
-use mlflow_janitor::purge::{Mode, Report};
-use mlflow_janitor::scope::{Scope, ScopeRequest};
+use mlflow_janitor::purge::{Mode, Prepared, Report, Settings};
+use mlflow_janitor::scope::ScopeRequest;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, StoreSchema, StoreUri, UnknownRevision};
 
@@ -115,19 +115,21 @@ pub fn schema(conn: &mut DbConnection) -> StoreSchema {
     StoreSchema::read(conn, &StoreUri::default_store(), UnknownRevision::Refuse).unwrap()
 }
 
-/// Purges through the library, as the binary does after its confirmation.
+/// Purges through the library's entry point, as the binary does, confirming at once.
 pub fn purge(
-    conn: &mut DbConnection,
+    store: &TestStore,
     request: ScopeRequest,
     mode: Mode,
     batch_size: usize,
 ) -> mlflow_janitor::Result<Report> {
-    let schema = schema(conn);
-    let (scope, blocked) = Scope::resolve(conn, &schema, &request)?;
-    let mut report = Report::new("test".into(), schema.mlflow_version, mode);
-    report.blocked = blocked;
-    let options = mlflow_janitor::purge::Options::new(mode, batch_size);
-    mlflow_janitor::purge::run(conn, &scope, &options, None, &mut report, &mut |_| {})?;
+    let mut settings = Settings::new(store.uri().clone(), request, mode);
+    settings.batch_size = batch_size;
+    let mut report = Report::new("test".into(), "", mode);
+    Prepared::prepare(settings, &mut report)?.confirm(|_| Ok(()))?.run(
+        None,
+        &mut report,
+        &mut |_| {},
+    )?;
     Ok(report)
 }
 

@@ -4,10 +4,9 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use mlflow_janitor::plan::Entity;
-use mlflow_janitor::purge::Mode;
+use mlflow_janitor::purge::{Mode, Prepared, Report, Settings};
 use mlflow_janitor::schema::{experiments, metrics, runs};
 use mlflow_janitor::scope::ScopeRequest;
-use mlflow_janitor::store_schema::LATEST;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, Error};
 use test_case::test_case;
@@ -41,7 +40,7 @@ fn default_purge_leaves_exactly_the_live_store(backend: Backend) {
     let live = snapshot(&mut conn);
     fixtures::deleted(&mut conn);
 
-    let report = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 2).unwrap();
+    let report = purge(&store, ScopeRequest::default(), Mode::Delete, 2).unwrap();
 
     assert_eq!(snapshot(&mut conn), live, "a live row changed, or a deleted one is left");
     assert_eq!(report.entities[&Entity::Experiment], 2);
@@ -68,12 +67,12 @@ fn default_purge_leaves_exactly_the_live_store(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn dry_run_counts_what_a_purge_deletes_and_changes_nothing(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     let before = snapshot(&mut conn);
 
-    let dry = purge(&mut conn, ScopeRequest::default(), Mode::DryRun, 3).unwrap();
+    let dry = purge(&store, ScopeRequest::default(), Mode::DryRun, 3).unwrap();
     assert_eq!(snapshot(&mut conn), before);
-    let real = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 3).unwrap();
+    let real = purge(&store, ScopeRequest::default(), Mode::Delete, 3).unwrap();
     assert!(dry.total_rows() > 0);
     assert_eq!(dry.rows_by_table, real.rows_by_table);
     assert_eq!(dry.entities, real.entities);
@@ -83,11 +82,11 @@ fn dry_run_counts_what_a_purge_deletes_and_changes_nothing(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn older_than_keeps_recent_deletions_and_takes_undated_runs(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
 
     let request =
         ScopeRequest { older_than: Some(Duration::from_secs(30 * 86_400)), ..Default::default() };
-    let report = purge(&mut conn, request, Mode::Delete, 100).unwrap();
+    let report = purge(&store, request, Mode::Delete, 100).unwrap();
 
     assert_eq!(report.entities[&Entity::Experiment], 1);
     let left = run_ids(&mut conn);
@@ -103,14 +102,14 @@ fn older_than_keeps_recent_deletions_and_takes_undated_runs(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn named_runs_and_experiments_purge_exactly_those(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
 
     let request = ScopeRequest {
         run_ids: ids(&["gone-run-2", "doomed-run-4a"]),
         experiment_names: ids(&["doomed-3"]),
         ..Default::default()
     };
-    let report = purge(&mut conn, request, Mode::Delete, 100).unwrap();
+    let report = purge(&store, request, Mode::Delete, 100).unwrap();
 
     assert_eq!(report.entities[&Entity::Run], 5);
     assert_eq!(report.entities[&Entity::Experiment], 1);
@@ -128,7 +127,7 @@ fn named_runs_and_experiments_purge_exactly_those(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn naming_a_live_or_missing_entity_deletes_nothing(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     let before = snapshot(&mut conn);
 
     let bad_requests = [
@@ -155,7 +154,7 @@ fn naming_a_live_or_missing_entity_deletes_nothing(backend: Backend) {
         ),
     ];
     for (request, message) in bad_requests {
-        let err = purge(&mut conn, request, Mode::Delete, 100).unwrap_err();
+        let err = purge(&store, request, Mode::Delete, 100).unwrap_err();
         assert!(matches!(err, Error::InvalidScope(_)), "{err:?}");
         assert!(err.to_string().contains(message), "{err} should say {message}");
     }
@@ -166,35 +165,34 @@ fn naming_a_live_or_missing_entity_deletes_nothing(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn a_run_restored_during_the_purge_rolls_its_batch_back(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     let request =
         ScopeRequest { run_ids: ids(&["gone-run-1", "gone-run-2"]), ..Default::default() };
-    let schema = crate::schema(&mut conn);
-    let (scope, _) = mlflow_janitor::scope::Scope::resolve(&mut conn, &schema, &request).unwrap();
-    // Another client restores a run after the scope was checked.
-    diesel::update(runs::table.filter(runs::run_uuid.eq("gone-run-2")))
-        .set(runs::lifecycle_stage.eq("active"))
-        .execute(&mut conn)
-        .unwrap();
-    let before = snapshot(&mut conn);
-
-    let mut report = mlflow_janitor::purge::Report::new("test".into(), LATEST.mlflow, Mode::Delete);
-    let err = mlflow_janitor::purge::run(
-        &mut conn,
-        &scope,
-        &mlflow_janitor::purge::Options::new(Mode::Delete, 10),
-        None,
-        &mut report,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let mut settings = Settings::new(store.uri().clone(), request, Mode::Delete);
+    settings.batch_size = 10;
+    let mut report = Report::new("test".into(), "", Mode::Delete);
+    let mut before = None;
+    let err = Prepared::prepare(settings, &mut report)
+        .unwrap()
+        .confirm(|_| {
+            // Another client restores a run after the scope was checked.
+            diesel::update(runs::table.filter(runs::run_uuid.eq("gone-run-2")))
+                .set(runs::lifecycle_stage.eq("active"))
+                .execute(&mut conn)
+                .unwrap();
+            before = Some(snapshot(&mut conn));
+            Ok(())
+        })
+        .unwrap()
+        .run(None, &mut report, &mut |_| {})
+        .unwrap_err();
 
     assert!(err.to_string().contains("changed while being purged"), "{err}");
     assert_eq!(
         err.exit_code(),
         std::process::ExitCode::from(mlflow_janitor::error::exit_code::PARTIAL)
     );
-    assert_eq!(snapshot(&mut conn), before, "the batch must roll back whole");
+    assert_eq!(Some(snapshot(&mut conn)), before, "the batch must roll back whole");
     let restored_metrics: i64 = metrics::table
         .filter(metrics::run_uuid.eq("gone-run-2"))
         .count()
@@ -207,7 +205,7 @@ fn a_run_restored_during_the_purge_rolls_its_batch_back(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn an_experiment_a_guardrail_uses_is_kept_and_reported(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     diesel::sql_query(
         "INSERT INTO guardrails (guardrail_id, name, scorer_id, scorer_version, stage, action, \
                                  created_at, last_updated_at, workspace) \
@@ -216,7 +214,7 @@ fn an_experiment_a_guardrail_uses_is_kept_and_reported(backend: Backend) {
     .execute(&mut conn)
     .unwrap();
 
-    let report = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 100).unwrap();
+    let report = purge(&store, ScopeRequest::default(), Mode::Delete, 100).unwrap();
     assert_eq!(report.blocked.len(), 1);
     assert_eq!(report.blocked[0].experiment_id, 3);
     assert_eq!(experiment_ids(&mut conn), [1, 2, 3]);
@@ -224,7 +222,7 @@ fn an_experiment_a_guardrail_uses_is_kept_and_reported(backend: Backend) {
     assert_eq!(left.iter().filter(|r| r.starts_with("doomed-run-3")).count(), 3, "{left:?}");
 
     let named = ScopeRequest { experiment_ids: ids(&["3"]), ..Default::default() };
-    let err = purge(&mut conn, named, Mode::Delete, 100).unwrap_err();
+    let err = purge(&store, named, Mode::Delete, 100).unwrap_err();
     assert!(err.to_string().contains("guardrail"), "{err}");
 }
 
@@ -243,8 +241,8 @@ fn every_known_schema_is_purged_down_to_its_live_rows(backend: Backend) {
         let schema = crate::schema(&mut conn);
         assert_eq!(schema.mlflow_version, known.mlflow);
 
-        let dry = purge(&mut conn, ScopeRequest::default(), Mode::DryRun, 2).unwrap();
-        let report = purge(&mut conn, ScopeRequest::default(), Mode::Delete, 2).unwrap();
+        let dry = purge(&store, ScopeRequest::default(), Mode::DryRun, 2).unwrap();
+        let report = purge(&store, ScopeRequest::default(), Mode::Delete, 2).unwrap();
 
         let version = known.mlflow;
         assert_eq!(
@@ -274,12 +272,12 @@ fn every_known_schema_is_purged_down_to_its_live_rows(backend: Backend) {
 fn each_other_kind_is_purged_only_when_asked_and_only_past_its_age(backend: Backend) {
     use mlflow_janitor::schema::{jobs, logged_models, model_versions, trace_info, webhooks};
     use mlflow_janitor::scope::Retention;
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     fixtures::other_kinds(&mut conn);
     let older_than = Some(Duration::from_secs(30 * 86_400));
 
     let plain = ScopeRequest { older_than, ..Default::default() };
-    let report = purge(&mut conn, plain, Mode::Delete, 2).unwrap();
+    let report = purge(&store, plain, Mode::Delete, 2).unwrap();
     for entity in [Entity::ModelVersion, Entity::Webhook, Entity::Job] {
         assert_eq!(report.entities.get(&entity), None, "{entity:?}");
     }
@@ -296,9 +294,9 @@ fn each_other_kind_is_purged_only_when_asked_and_only_past_its_age(backend: Back
         },
         ..Default::default()
     };
-    let dry = purge(&mut conn, every_kind.clone(), Mode::DryRun, 2).unwrap();
+    let dry = purge(&store, every_kind.clone(), Mode::DryRun, 2).unwrap();
     assert_eq!(snapshot(&mut conn), before);
-    let report = purge(&mut conn, every_kind, Mode::Delete, 2).unwrap();
+    let report = purge(&store, every_kind, Mode::Delete, 2).unwrap();
     assert_eq!(dry.rows_by_table, report.rows_by_table);
     for entity in
         [Entity::LoggedModel, Entity::ModelVersion, Entity::Webhook, Entity::Job, Entity::Trace]

@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use diesel::prelude::*;
-use mlflow_janitor::artifact_sweep::{Action, ArtifactSweep};
-use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
-use mlflow_janitor::purge::{Mode, Options, Report};
+use mlflow_janitor::artifacts::{CloudConfig, Resolver};
+use mlflow_janitor::purge::{ArtifactSettings, Mode, Prepared, Report, Settings};
 use mlflow_janitor::schema::{model_versions, registered_models, runs, trace_tags};
-use mlflow_janitor::scope::{Scope, ScopeRequest};
+use mlflow_janitor::scope::ScopeRequest;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, Error};
 use object_store::path::Path as ObjectPath;
@@ -181,28 +180,18 @@ fn s3_artifacts_of_purged_entities_go_and_live_ones_stay() {
     assert_ok(&client(&["verify", &uri, root, state], &env), "verify");
 }
 
-/// Purges the fixture store through the library with artifacts.
+/// Purges the fixture store through the library's entry point with artifacts, in batches of 2.
 fn purge_with_artifacts(
-    conn: &mut DbConnection,
-    config: CloudConfig,
+    store: &TestStore,
+    cloud: CloudConfig,
 ) -> (mlflow_janitor::Result<()>, Report) {
-    let schema = crate::schema(conn);
-    let (scope, _) = Scope::resolve(conn, &schema, &ScopeRequest::default()).unwrap();
-    let mut report = Report::new("test".into(), schema.mlflow_version, Mode::Delete);
-    let resolver = Resolver::new(None).unwrap();
-    let store = ArtifactStore::new(config).unwrap();
-    let artifacts = report.artifacts.get_or_insert_default();
-    let mut sweep =
-        ArtifactSweep::new(conn, &schema, resolver, store, Action::Delete, artifacts).unwrap();
-    let options = Options::new(Mode::Delete, 2);
-    let result = mlflow_janitor::purge::run(
-        conn,
-        &scope,
-        &options,
-        Some(&mut sweep),
-        &mut report,
-        &mut |_| {},
-    );
+    let mut settings = Settings::new(store.uri().clone(), ScopeRequest::default(), Mode::Delete);
+    settings.batch_size = 2;
+    settings.artifacts = Some(ArtifactSettings { resolver: Resolver::new(None).unwrap(), cloud });
+    let mut report = Report::new("test".into(), "", Mode::Delete);
+    let result = Prepared::prepare(settings, &mut report)
+        .and_then(|prepared| prepared.confirm(|_| Ok(())))
+        .and_then(|confirmed| confirmed.run(None, &mut report, &mut |_| {}));
     (result, report)
 }
 
@@ -258,7 +247,7 @@ fn artifacts_under(conn: &mut DbConnection, root: &str) -> Vec<PathBuf> {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend: Backend) {
-    let (_store, mut conn) = fixtures::seeded_store(backend);
+    let (store, mut conn) = fixtures::seeded_store(backend);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("mlruns");
     let root = root.to_str().unwrap();
@@ -288,7 +277,7 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
         .unwrap();
     let before = files(dir.path());
 
-    let (result, report) = purge_with_artifacts(&mut conn, CloudConfig::default());
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default());
     let err = result.unwrap_err();
     assert!(matches!(err, Error::EntitiesKept { kept: 3, dry_run: false, .. }), "{err}");
     assert_eq!(err.exit_status(), 9);
@@ -327,7 +316,7 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
             .unwrap();
     }
     diesel::delete(model_versions::table).execute(&mut conn).unwrap();
-    let (result, report) = purge_with_artifacts(&mut conn, CloudConfig::default());
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default());
     result.unwrap();
     assert_eq!(report.entities[&mlflow_janitor::plan::Entity::Run], 3);
     let expected: std::collections::BTreeMap<_, _> = expected
@@ -347,7 +336,7 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
 fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
     let moto = Moto::start();
     moto.buckets(&["open", "locked:deny-delete"]);
-    let (_store, mut conn) = fixtures::seeded_store(Backend::Sqlite);
+    let (store, mut conn) = fixtures::seeded_store(Backend::Sqlite);
     let moves = [("/mlruns/1", "s3://locked/1"), ("/mlruns/3", "s3://locked/3")];
     relocate(&mut conn, &moves);
     relocate(&mut conn, &[("/mlruns", "s3://open")]);
@@ -376,7 +365,7 @@ fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
         ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
         ("MLFLOW_S3_ENDPOINT_URL", moto.endpoint()),
     ]);
-    let (result, report) = purge_with_artifacts(&mut conn, config);
+    let (result, report) = purge_with_artifacts(&store, config);
     let err = result.unwrap_err();
     let artifacts = report.artifacts.unwrap();
     let kept: Vec<&str> = artifacts.kept.iter().map(|k| k.id.as_str()).collect();
@@ -469,14 +458,14 @@ fn proxied_artifacts_resolve_through_the_destination_and_without_it_are_kept() {
 /// without --artifacts-destination, where its files lie is unknown, so nothing is deleted.
 #[test]
 fn a_live_proxied_location_that_cannot_be_resolved_stops_every_deletion() {
-    let (_store, mut conn) = fixtures::seeded_store(Backend::Sqlite);
+    let (store, mut conn) = fixtures::seeded_store(Backend::Sqlite);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("mlruns");
     artifacts_under(&mut conn, root.to_str().unwrap());
     relocate(&mut conn, &[(&format!("{}/2", root.display()), "mlflow-artifacts:/2")]);
     let before = files(dir.path());
 
-    let (result, report) = purge_with_artifacts(&mut conn, CloudConfig::default());
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default());
     assert!(matches!(result, Err(Error::EntitiesKept { .. })), "{result:?}");
     let artifacts = report.artifacts.unwrap();
     assert_eq!(artifacts.locations, 0);

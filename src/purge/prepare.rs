@@ -1,0 +1,166 @@
+//! The purge's safety sequence, in the one order every caller gets: connect; take the store's
+//! lock before anything can wait on the database's own locks; check the schema, that the store
+//! can be written and that the plan covers every reference to what it deletes; bound the
+//! session; resolve and count what goes. Then the confirmation; only after it the index of live
+//! artifact locations and the batches. The command line, the tests and the benches all purge
+//! through here: [`Prepared::prepare`], [`Prepared::confirm`], [`Confirmed::run`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use super::{Mode, Options, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
+use crate::artifact_sweep::ArtifactSweep;
+use crate::artifacts::{ArtifactStore, CloudConfig, Resolver};
+use crate::error::Result;
+use crate::plan::Entity;
+use crate::scope::{Scope, ScopeRequest};
+use crate::store::{self, DbConnection, StoreLock, StoreUri};
+use crate::store_schema::{StoreSchema, UnknownRevision};
+
+/// Where a purge with artifacts finds them.
+#[derive(Debug, Clone)]
+pub struct ArtifactSettings {
+    /// How `mlflow-artifacts:` and relative locations resolve.
+    pub resolver: Resolver,
+    /// The object stores' settings, as MLflow's environment gives them.
+    pub cloud: CloudConfig,
+}
+
+/// What a purge is asked to do, and within which bounds.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub uri: StoreUri,
+    pub request: ScopeRequest,
+    pub mode: Mode,
+    /// Entities per transaction, at most [`super::MAX_BATCH_SIZE`].
+    pub batch_size: usize,
+    /// Stop between batches once this long has passed since [`Prepared::prepare`] began.
+    pub max_duration: Option<Duration>,
+    /// A pause after each batch, to leave the database to the tracking server.
+    pub throttle: Duration,
+    /// How long a statement may wait for a lock the tracking server holds (zero: the server's).
+    pub lock_timeout: Duration,
+    /// How long a statement may run (zero: the server's setting).
+    pub statement_timeout: Duration,
+    pub unknown_revision: UnknownRevision,
+    /// With artifacts: each batch's go first, and an entity whose artifacts stay keeps its rows.
+    pub artifacts: Option<ArtifactSettings>,
+}
+
+impl Settings {
+    /// A purge of `request` in the store at `uri`, with the command line's defaults.
+    pub fn new(uri: StoreUri, request: ScopeRequest, mode: Mode) -> Self {
+        Settings {
+            uri,
+            request,
+            mode,
+            batch_size: DEFAULT_BATCH_SIZE,
+            max_duration: None,
+            throttle: Duration::ZERO,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: Duration::ZERO,
+            unknown_revision: UnknownRevision::Refuse,
+            artifacts: None,
+        }
+    }
+}
+
+/// A purge connected, locked, checked and counted. Nothing is deleted yet.
+pub struct Prepared {
+    conn: DbConnection,
+    /// Held until the purge ends: no other writer of the store runs meanwhile.
+    lock: StoreLock,
+    schema: StoreSchema,
+    scope: Scope,
+    counts: BTreeMap<Entity, i64>,
+    settings: Settings,
+    started: Instant,
+}
+
+impl Prepared {
+    /// Runs the sequence up to the confirmation. `report` learns the store's MLflow version and
+    /// the deleted experiments that stay; it is the caller's, to report a failure too.
+    pub fn prepare(settings: Settings, report: &mut Report) -> Result<Prepared> {
+        let started = Instant::now();
+        let uri = &settings.uri;
+        // One connection does the whole job: batches run one after another.
+        let mut conn = uri.establish()?;
+        // First: a second purge must not wait on the first one's database locks to learn of it.
+        let lock = store::lock_store(&mut conn, uri)?;
+        let schema = crate::preflight(&mut conn, uri, settings.unknown_revision)?;
+        report.mlflow_version = schema.mlflow_version;
+        super::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
+        let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
+        for b in &blocked {
+            warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
+        }
+        report.blocked = blocked;
+        let counts = scope.count(&mut conn)?;
+        Ok(Prepared { conn, lock, schema, scope, counts, settings, started })
+    }
+
+    /// The entities that would go, by kind.
+    pub fn counts(&self) -> &BTreeMap<Entity, i64> {
+        &self.counts
+    }
+
+    /// Asks `confirm` before a purge that deletes something, with what would go; its error
+    /// ends the purge with nothing deleted. A dry run, or a purge with nothing to delete, needs
+    /// no confirmation.
+    pub fn confirm(
+        self,
+        confirm: impl FnOnce(&BTreeMap<Entity, i64>) -> Result<()>,
+    ) -> Result<Confirmed> {
+        if self.settings.mode == Mode::Delete && self.counts.values().sum::<i64>() > 0 {
+            confirm(&self.counts)?;
+        }
+        Ok(Confirmed(self))
+    }
+}
+
+/// A purge that may run: prepared, and confirmed where it deletes.
+pub struct Confirmed(Prepared);
+
+impl Confirmed {
+    /// How many entities the batches will go through.
+    pub fn entities(&self) -> u64 {
+        self.0.counts.values().sum::<i64>().max(0) as u64
+    }
+
+    /// Runs the batches: see [`super::run`] for what its errors mean. `stop_signal`, once set
+    /// to a signal's number, stops them between two; `progress` hears each batch's entities.
+    pub fn run(
+        self,
+        stop_signal: Option<Arc<AtomicUsize>>,
+        report: &mut Report,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<()> {
+        let Prepared { mut conn, lock, schema, scope, settings, started, .. } = self.0;
+        // After the confirmation: the index of live locations is as fresh as it can be.
+        let mut sweep = match settings.artifacts {
+            Some(artifacts) => Some(ArtifactSweep::new(
+                &mut conn,
+                &schema,
+                artifacts.resolver,
+                ArtifactStore::new(artifacts.cloud)?,
+                settings.mode.into(),
+                report.artifacts.get_or_insert_default(),
+            )?),
+            None => None,
+        };
+        let options = Options {
+            mode: settings.mode,
+            batch_size: settings.batch_size,
+            deadline: settings.max_duration.map(|limit| started + limit),
+            throttle: settings.throttle,
+            stop_signal,
+        };
+        let result = super::run(&mut conn, &scope, &options, sweep.as_mut(), report, progress);
+        drop(lock);
+        result
+    }
+}
