@@ -19,6 +19,7 @@ pub mod scope;
 pub mod status;
 pub mod store;
 pub mod store_schema;
+#[cfg(feature = "test-store")]
 pub mod test_store;
 
 pub use error::{Error, Result};
