@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use mlflow_janitor::store_schema::LATEST;
+use mlflow_janitor::store::revision::LATEST;
 use mlflow_janitor::test_store::TestStore;
 
 const RESETS: usize = 20;

@@ -3,7 +3,7 @@
 #   schema/{postgres,mysql,sqlite}/<version>_<revision>/up.sql
 #       DDL + the rows MLflow's schema creation leaves in alembic_version (and workspaces, where
 #       that table exists), nothing else, for each MLflow version below; embedded in the binary
-#       by KNOWN_SCHEMAS (src/store_schema.rs): `init` and the tests load them, and `reset` empties
+#       by KNOWN_SCHEMAS (src/store/revision.rs): `init` and the tests load them, and `reset` empties
 #       the tables their `CREATE TABLE` lines name. Each file is sent as one multi-statement
 #       string (diesel's batch_execute): no client meta-commands.
 #   src/schema.rs

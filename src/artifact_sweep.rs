@@ -37,8 +37,8 @@ use crate::plan::{Entity, Located, Phase, DELETED_MODEL_VERSION, TRACE_ARTIFACT_
 use crate::purge::{visit_phases, Mode, PhaseVisitor, DEFAULT_BATCH_SIZE};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info, trace_tags};
 use crate::scope::Scope;
+use crate::store::revision::StoreSchema;
 use crate::store::DbConnection;
-use crate::store_schema::StoreSchema;
 
 /// What the artifact side of a purge did, or with `--dry-run` would do.
 #[derive(Debug, Clone, Default, serde::Serialize)]

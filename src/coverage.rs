@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::introspect::ForeignKey;
 use crate::plan::{steps_in_order, BLOCKERS};
+use crate::store::catalog::ForeignKey;
 
 /// The tables whose rows are the entities a purge deletes.
 pub const ENTITY_TABLES: &[&str] =
@@ -25,7 +25,8 @@ pub fn reaching_keys(keys: &[ForeignKey]) -> Vec<&ForeignKey> {
             let followed = reached.contains(fk.parent.as_str())
                 && !matches!(
                     fk.on_delete,
-                    crate::introspect::OnDelete::SetNull | crate::introspect::OnDelete::SetDefault
+                    crate::store::catalog::OnDelete::SetNull
+                        | crate::store::catalog::OnDelete::SetDefault
                 )
                 && !edges.contains(&fk);
             if followed {
@@ -108,7 +109,7 @@ pub fn check_store(keys: &[ForeignKey]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::introspect::OnDelete;
+    use crate::store::catalog::OnDelete;
 
     fn fk(table: &str, parent: &str, on_delete: OnDelete) -> ForeignKey {
         ForeignKey {

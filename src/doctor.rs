@@ -5,8 +5,8 @@
 
 use crate::coverage;
 use crate::error::Result;
-use crate::introspect::{self, ForeignKey};
 use crate::plan::{steps_in_order, Orphans};
+use crate::store::catalog::{self, ForeignKey};
 use crate::store::{write_transaction, Backend, DbConnection};
 
 /// Lookups the purge makes, by table and columns: each wants an index that starts with them.
@@ -51,7 +51,7 @@ impl Finding {
 
 /// Examines the store; changes nothing.
 pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
-    let keys = introspect::foreign_keys(conn)?;
+    let keys = catalog::foreign_keys(conn)?;
     let mut findings = Vec::new();
     for check in active_checks(conn, &keys)? {
         let rows = (check.orphans.count)(conn)?;
@@ -64,7 +64,7 @@ pub fn examine(conn: &mut DbConnection) -> Result<Vec<Finding>> {
         .into_iter()
         .chain(unknown.into_iter().map(|fk| coverage::unknown_reference_error(fk).to_string()));
     findings.extend(problems.map(|problem| Finding::ForeignKey { problem }));
-    let indexes = introspect::index_columns(conn)?;
+    let indexes = catalog::index_columns(conn)?;
     for (table, columns) in PURGE_LOOKUPS {
         let served = indexes.iter().any(|(t, index)| {
             t == table
@@ -105,7 +105,7 @@ struct OrphanCheck {
 /// SQLite enforces a declared foreign key only on the connections that turn it on, so there a
 /// declaration rules nothing out.
 fn active_checks(conn: &mut DbConnection, keys: &[ForeignKey]) -> Result<Vec<OrphanCheck>> {
-    let (tables, backend) = (introspect::tables(conn)?, conn.backend());
+    let (tables, backend) = (catalog::tables(conn)?, conn.backend());
     let checks = steps_in_order()
         .into_iter()
         .rev()
@@ -128,7 +128,7 @@ pub fn fix_orphans(
     batch_size: i64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<(&'static str, &'static str, u64)>> {
-    let keys = introspect::foreign_keys(conn)?;
+    let keys = catalog::foreign_keys(conn)?;
     let mut fixed = Vec::new();
     for check in active_checks(conn, &keys)? {
         let mut rows = 0;

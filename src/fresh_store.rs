@@ -10,10 +10,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
 use crate::error::{Error, Result};
-use crate::introspect;
 use crate::schema::{experiments, workspaces};
+use crate::store::catalog;
+use crate::store::revision::{KnownSchema, StoreSchema, UnknownRevision, LATEST};
 use crate::store::{write_transaction, Backend, DbConnection, StoreUri};
-use crate::store_schema::{KnownSchema, StoreSchema, UnknownRevision, LATEST};
 
 const DEFAULT_WORKSPACE: &str = "default";
 const DEFAULT_WORKSPACE_DESCRIPTION: &str = "Default workspace for legacy resources";
@@ -52,7 +52,7 @@ pub fn init(uri: &StoreUri, default_artifact_root: &str) -> Result<InitReport> {
     let started = Instant::now();
     let database_created = uri.create_database_if_missing()?;
     let mut conn = uri.establish()?;
-    let tables = introspect::tables(&mut conn)?.len();
+    let tables = catalog::tables(&mut conn)?.len();
     if tables > 0 {
         return Err(Error::NotEmpty { uri: uri.to_string(), tables: tables as i64 });
     }

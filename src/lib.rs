@@ -10,7 +10,6 @@ pub mod coverage;
 pub mod doctor;
 pub mod error;
 pub mod fresh_store;
-pub mod introspect;
 pub mod plan;
 pub mod purge;
 #[rustfmt::skip]
@@ -18,13 +17,13 @@ pub mod schema;
 pub mod scope;
 pub mod status;
 pub mod store;
-pub mod store_schema;
 #[cfg(feature = "test-store")]
 pub mod test_store;
 
 pub use error::{Error, Result};
+use store::catalog;
+pub use store::revision::{StoreSchema, UnknownRevision};
 pub use store::{Backend, DbConnection, StoreUri};
-pub use store_schema::{StoreSchema, UnknownRevision};
 
 /// Checks that a store can be purged safely: its schema revision is known (or `unknown` allows
 /// it), it can be written, and every table that references what the plan deletes is in the plan
@@ -36,6 +35,6 @@ pub fn preflight(
 ) -> Result<StoreSchema> {
     let schema = StoreSchema::read(conn, uri, unknown)?;
     store::check_writable(conn, uri)?;
-    coverage::check_store(&introspect::foreign_keys(conn)?)?;
+    coverage::check_store(&catalog::foreign_keys(conn)?)?;
     Ok(schema)
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
 use diesel::QueryResult;
 use tracing::{debug, info};
 
@@ -18,8 +17,8 @@ use crate::plan::{
     MODEL_VERSIONS, RUNS, TRACES, WEBHOOKS,
 };
 use crate::scope::{BlockedExperiment, Scope};
-use crate::store::{write_transaction, Backend, DbConnection};
-use crate::store_schema::StoreSchema;
+use crate::store::revision::StoreSchema;
+use crate::store::{write_transaction, DbConnection};
 
 mod prepare;
 
@@ -118,59 +117,6 @@ impl Report {
             step.skipped = !schema.has_tables(step.tables);
         }
     }
-}
-
-/// Bounds every statement of this session: how long it may wait for a lock held by the
-/// tracking server, and how long it may run. Zero leaves the server's setting. SQLite has no
-/// statement timeout: there the first bound only applies.
-pub(crate) fn limit_session(
-    conn: &mut DbConnection,
-    lock_timeout: Duration,
-    statement_timeout: Duration,
-) -> Result<()> {
-    use diesel::connection::SimpleConnection;
-    let backend = conn.backend();
-    let mut settings = String::new();
-    if !lock_timeout.is_zero() {
-        settings += &match backend {
-            Backend::Postgresql => format!("SET lock_timeout = '{}ms';", lock_timeout.as_millis()),
-            // Whole seconds, at least one.
-            Backend::Mysql => format!(
-                "SET SESSION innodb_lock_wait_timeout = {};",
-                lock_timeout.as_secs_f64().ceil().max(1.0)
-            ),
-            Backend::Sqlite => format!("PRAGMA busy_timeout = {};", lock_timeout.as_millis()),
-        };
-    }
-    if !statement_timeout.is_zero() {
-        match backend {
-            Backend::Postgresql => {
-                settings +=
-                    &format!("SET statement_timeout = '{}ms';", statement_timeout.as_millis())
-            }
-            Backend::Mysql => settings += &mysql_statement_timeout(conn, statement_timeout)?,
-            Backend::Sqlite => {}
-        }
-    }
-    conn.batch_execute(&settings)?;
-    Ok(())
-}
-
-#[derive(QueryableByName)]
-struct Version {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    version: String,
-}
-
-/// MariaDB bounds every statement (`max_statement_time`, seconds); MySQL only reads
-/// (`max_execution_time`, milliseconds).
-fn mysql_statement_timeout(conn: &mut DbConnection, limit: Duration) -> Result<String> {
-    let server: Version = diesel::sql_query("SELECT VERSION() AS version").get_result(conn)?;
-    Ok(if server.version.contains("MariaDB") {
-        format!("SET SESSION max_statement_time = {};", limit.as_secs_f64())
-    } else {
-        format!("SET SESSION max_execution_time = {};", limit.as_millis())
-    })
 }
 
 /// How a purge runs.

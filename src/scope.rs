@@ -15,8 +15,8 @@ use crate::plan::{
     DELETED_MODEL_VERSION, FINISHED_JOB_STATUSES,
 };
 use crate::schema::{experiments, jobs, logged_models, model_versions, runs, trace_info, webhooks};
+use crate::store::revision::StoreSchema;
 use crate::store::DbConnection;
-use crate::store_schema::StoreSchema;
 
 /// What the user asked to purge.
 #[derive(Debug, Clone, Default)]

@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::plan::{DELETED, DELETED_MODEL_VERSION};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info};
 use crate::scope::{Scope, ScopeRequest};
+use crate::store::revision::StoreSchema;
 use crate::store::{Backend, DbConnection};
-use crate::store_schema::StoreSchema;
 
 const DAY_MS: i64 = 86_400_000;
 

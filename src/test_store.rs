@@ -16,8 +16,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::error::{Error, Result};
+use crate::store::revision::{StoreSchema, UnknownRevision, LATEST};
 use crate::store::{Backend, DbConnection, DbPool, StoreUri};
-use crate::store_schema::{StoreSchema, UnknownRevision, LATEST};
 
 pub const TEST_DATABASE_URL_VAR: &str = "MLFLOW_JANITOR_TEST_DATABASE_URL";
 pub const TEST_MYSQL_URL_VAR: &str = "MLFLOW_JANITOR_TEST_MYSQL_URL";

@@ -75,7 +75,7 @@ enum Output {
 
 /// `--version` also names the MLflow schemas the delete plan knows.
 fn long_version() -> String {
-    let schemas: Vec<String> = mlflow_janitor::store_schema::KNOWN_SCHEMAS
+    let schemas: Vec<String> = mlflow_janitor::store::revision::KNOWN_SCHEMAS
         .iter()
         .map(|s| format!("MLflow {} (alembic {})", s.mlflow, s.revision))
         .collect();

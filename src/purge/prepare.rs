@@ -18,8 +18,8 @@ use crate::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use crate::error::Result;
 use crate::plan::Entity;
 use crate::scope::{Scope, ScopeRequest};
+use crate::store::revision::{StoreSchema, UnknownRevision};
 use crate::store::{self, DbConnection, StoreLock, StoreUri};
-use crate::store_schema::{StoreSchema, UnknownRevision};
 
 /// Where a purge with artifacts finds them.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl Prepared {
         let lock = store::lock_store(&mut conn, uri)?;
         let schema = crate::preflight(&mut conn, uri, settings.unknown_revision)?;
         report.mlflow_version = schema.mlflow_version;
-        super::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
+        crate::store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
         let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
         for b in &blocked {
             warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use mlflow_janitor::store_schema::LATEST;
+use mlflow_janitor::store::revision::LATEST;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, StoreUri};
 use test_case::test_case;

@@ -31,7 +31,7 @@ macro_rules! insert {
 /// The tables of the store: fixtures hold what its MLflow version can. Columns that versions
 /// add later all have defaults, and are left to them.
 fn present(conn: &mut DbConnection) -> BTreeSet<String> {
-    mlflow_janitor::introspect::tables(conn).unwrap()
+    mlflow_janitor::store::catalog::tables(conn).unwrap()
 }
 
 pub fn experiment(conn: &mut DbConnection, id: i32, name: &str, deleted_at: Option<i64>) {

@@ -5,7 +5,7 @@ use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
 use mlflow_janitor::schema::{alembic_version, experiments, workspaces};
-use mlflow_janitor::store_schema::LATEST;
+use mlflow_janitor::store::revision::LATEST;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{fresh_store, Backend, DbConnection};
 use predicates::prelude::*;

@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use mlflow_janitor::introspect;
 use mlflow_janitor::purge::{Mode, Prepared, Report, Settings};
 use mlflow_janitor::scope::ScopeRequest;
+use mlflow_janitor::store::catalog;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, StoreSchema, StoreUri, UnknownRevision};
 
@@ -81,12 +81,12 @@ pub fn fails_with(cmd: &mut assert_cmd::Command, code: u8, says: &str) -> String
 /// Every row of every table, as text, by table: two equal snapshots mean an unchanged store.
 pub fn snapshot(conn: &mut DbConnection) -> BTreeMap<String, String> {
     let mut tables = BTreeMap::new();
-    for table in introspect::tables(conn).unwrap() {
+    for table in catalog::tables(conn).unwrap() {
         let query = match conn.backend() {
             Backend::Postgresql => format!("SELECT t::text AS row FROM \"{table}\" t"),
             backend => {
                 let quote = if backend == Backend::Mysql { '`' } else { '"' };
-                let columns: Vec<String> = introspect::columns(conn, &table)
+                let columns: Vec<String> = catalog::columns(conn, &table)
                     .unwrap()
                     .iter()
                     .map(|c| format!("{quote}{c}{quote}"))

@@ -232,7 +232,7 @@ fn an_experiment_a_guardrail_uses_is_kept_and_reported(backend: Backend) {
 #[test_case(Backend::Mysql; "mysql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn every_known_schema_is_purged_down_to_its_live_rows(backend: Backend) {
-    for known in mlflow_janitor::store_schema::KNOWN_SCHEMAS {
+    for known in mlflow_janitor::store::revision::KNOWN_SCHEMAS {
         let store = TestStore::of_version(backend, known.mlflow).unwrap();
         let mut conn = store.connect().unwrap();
         fixtures::live(&mut conn);

@@ -2,7 +2,7 @@
 //! real `mlflow db upgrade`.
 
 use mlflow_janitor::coverage::{plan_problems, reaching_keys};
-use mlflow_janitor::introspect::foreign_keys;
+use mlflow_janitor::store::catalog::foreign_keys;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::Backend;
 use test_case::test_case;

@@ -1,50 +1,16 @@
-//! The connection layer: MLflow's backend store URI, the connection type over the supported
-//! backends, and the pool. Backend differences live here, never in the delete plan.
+//! MLflow's backend store URI as a value: parsed as `mlflow server --backend-store-uri` takes
+//! it, its MySQL TLS options translated into the client's, its secrets redacted. No I/O here:
+//! connecting is [`super::connection`]'s.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
-use diesel::prelude::*;
-use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
-use diesel::sql_types::Text;
 use url::Url;
 
+use super::Backend;
 use crate::error::{Error, Result};
-
-/// A connection to any backend MLflow's SQL store runs on. Every query of the library goes
-/// through this type, so the delete plan is written once for all backends.
-#[derive(diesel::MultiConnection)]
-pub enum DbConnection {
-    Postgresql(diesel::PgConnection),
-    Mysql(diesel::MysqlConnection),
-    Sqlite(diesel::SqliteConnection),
-}
-
-/// The backend type of [`DbConnection`] (the embedded snapshots are migrations for it).
-pub type DbBackend = <DbConnection as diesel::Connection>::Backend;
-pub type DbPool = Pool<StoreConnector>;
-
-/// The database software behind a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Postgresql,
-    /// MySQL or MariaDB.
-    Mysql,
-    Sqlite,
-}
-
-impl DbConnection {
-    pub fn backend(&self) -> Backend {
-        match self {
-            DbConnection::Postgresql(_) => Backend::Postgresql,
-            DbConnection::Mysql(_) => Backend::Mysql,
-            DbConnection::Sqlite(_) => Backend::Sqlite,
-        }
-    }
-}
 
 /// The URI schemes MLflow's store takes (SQLAlchemy's, with the driver suffixes MLflow users
 /// write), and the backend each names.
@@ -72,12 +38,12 @@ pub const DEFAULT_URI: &str = "sqlite:///mlflow.db";
 /// driver needs to connect.
 #[derive(Clone)]
 pub struct StoreUri {
-    backend: Backend,
+    pub(super) backend: Backend,
     /// What the user gave, to show in messages with the password hidden.
-    given: String,
-    target: Target,
+    pub(super) given: String,
+    pub(super) target: Target,
     /// How long connecting to a server may take; zero waits for ever.
-    connect_timeout: Duration,
+    pub(super) connect_timeout: Duration,
 }
 
 /// How long connecting may take when neither the URI (`connect_timeout=`, in seconds, as libpq
@@ -86,7 +52,7 @@ pub struct StoreUri {
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
-enum Target {
+pub(super) enum Target {
     /// A database server, as its driver's URL: SQLAlchemy's `+driver` suffix dropped, a MySQL
     /// URI's TLS options in the MySQL client's spelling ([`translate_mysql_tls`]).
     Server(Url),
@@ -193,7 +159,7 @@ impl StoreUri {
 
     /// A MySQL database whose name the URI percent-encodes: diesel would hand the MySQL client
     /// the name as written, so the session connects without one and then `USE`s it.
-    fn mysql_database_to_use(&self) -> Option<Cow<'_, str>> {
+    pub(super) fn mysql_database_to_use(&self) -> Option<Cow<'_, str>> {
         match &self.target {
             Target::Server(url) if self.backend == Backend::Mysql && url.path().contains('%') => {
                 Some(self.database())
@@ -211,7 +177,7 @@ impl StoreUri {
     }
 
     /// What the driver connects with.
-    fn connection_url(&self) -> String {
+    pub(super) fn connection_url(&self) -> String {
         match &self.target {
             // libpq bounds the whole connection, TLS and authentication included, in seconds.
             Target::Server(url) if self.backend == Backend::Postgresql => {
@@ -267,133 +233,11 @@ impl StoreUri {
             }
         }
     }
-
-    /// Opens a pool of connections, and checks one out so that a bad host, password or
-    /// database is reported now, in one line.
-    pub fn connect(&self, max_size: u32) -> Result<DbPool> {
-        let pool = Pool::builder()
-            .max_size(max_size)
-            // Connect on demand only: the first connection's error is reported as it is.
-            .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(30))
-            .connection_customizer(Box::new(SessionSettings))
-            .build_unchecked(StoreConnector { uri: self.clone() });
-        self.establish().map(drop)?;
-        Ok(pool)
-    }
-
-    /// One connection outside any pool, with the session settings of the pool's.
-    pub fn establish(&self) -> Result<DbConnection> {
-        let mut conn = self.open()?;
-        SessionSettings.on_acquire(&mut conn)?;
-        Ok(conn)
-    }
-
-    /// Connects to the backend the scheme names (MultiConnection's own `establish` guesses the
-    /// backend and hides why each attempt failed).
-    fn open(&self) -> Result<DbConnection> {
-        let url = self.connection_url();
-        let connected = match &self.target {
-            Target::Server(_) if self.backend == Backend::Postgresql => {
-                diesel::PgConnection::establish(&url).map(DbConnection::Postgresql)
-            }
-            // The MySQL client library takes no timeout through diesel: bound it from here.
-            Target::Server(driver_url) => {
-                let mode = SslMode::of(driver_url);
-                let database = self.mysql_database_to_use();
-                return within(self.connect_timeout, move || {
-                    diesel::MysqlConnection::establish(&url)
-                })
-                .and_then(|mut conn| {
-                    if let Some(mode) = mode.filter(|mode| *mode >= SslMode::Required) {
-                        check_encrypted(&mut conn, mode)?;
-                    }
-                    if let Some(database) = database {
-                        let quoted = database.replace('`', "``");
-                        conn.batch_execute(&format!("USE `{quoted}`"))
-                            .map_err(|e| one_line(&e.to_string()))?;
-                    }
-                    Ok(conn)
-                })
-                .map_err(|reason| Error::Connect { uri: self.to_string(), reason })
-                .map(DbConnection::Mysql);
-            }
-            Target::File(path) => {
-                if !path.is_file() {
-                    return Err(Error::NoSqliteFile {
-                        path: path.display().to_string(),
-                        default: if self.given == DEFAULT_URI {
-                            " (the default store when no URI is given)"
-                        } else {
-                            ""
-                        },
-                    });
-                }
-                // SQLite opens any file, and only a first read tells that it is no database.
-                // That read waits out a writer's commit, as the session's statements will.
-                let probe = format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; SELECT count(*) FROM sqlite_master"
-                );
-                diesel::SqliteConnection::establish(&url).and_then(|mut conn| {
-                    conn.batch_execute(&probe)
-                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-                    Ok(DbConnection::Sqlite(conn))
-                })
-            }
-        };
-        connected
-            .map_err(|e| Error::Connect { uri: self.to_string(), reason: one_line(&e.to_string()) })
-    }
-
-    /// Creates the database (a SQLite store: its file) if it does not exist. Returns whether it
-    /// did. A server database is created through the server's maintenance database; when that
-    /// cannot be reached the target may still exist, and connecting to it will tell.
-    pub fn create_database_if_missing(&self) -> Result<bool> {
-        match self.backend {
-            Backend::Sqlite => {
-                let path = self.sqlite_file().expect("a SQLite store is a file");
-                match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-                    Ok(_) => Ok(true),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                    Err(e) => Err(Error::Connect {
-                        uri: self.to_string(),
-                        reason: format!("cannot create {}: {e}", path.display()),
-                    }),
-                }
-            }
-            Backend::Postgresql => {
-                let Ok(mut admin) = self.with_database("postgres").establish() else {
-                    return Ok(false);
-                };
-                let found: Count = diesel::sql_query(
-                    "SELECT count(*) AS count FROM pg_database WHERE datname = $1",
-                )
-                .bind::<Text, _>(self.database())
-                .get_result(&mut admin)?;
-                if found.count > 0 {
-                    return Ok(false);
-                }
-                let quoted = self.database().replace('"', "\"\"");
-                diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut admin)?;
-                Ok(true)
-            }
-            Backend::Mysql => {
-                let Ok(mut admin) = self.with_database("mysql").establish() else {
-                    return Ok(false);
-                };
-                let quoted = self.database().replace('`', "``");
-                let created =
-                    diesel::sql_query(format!("CREATE DATABASE IF NOT EXISTS `{quoted}`"))
-                        .execute(&mut admin)?;
-                Ok(created > 0)
-            }
-        }
-    }
 }
 
 /// How a MySQL session is encrypted: the MySQL client's `ssl_mode`, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum SslMode {
+pub(super) enum SslMode {
     Disabled,
     Preferred,
     Required,
@@ -410,7 +254,7 @@ impl SslMode {
         SslMode::VerifyIdentity,
     ];
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             SslMode::Disabled => "DISABLED",
             SslMode::Preferred => "PREFERRED",
@@ -425,7 +269,7 @@ impl SslMode {
     }
 
     /// The mode a translated MySQL URL asks for; none: the client's default, PREFERRED.
-    fn of(url: &Url) -> Option<SslMode> {
+    pub(super) fn of(url: &Url) -> Option<SslMode> {
         url.query_pairs().find(|(key, _)| key == "ssl_mode").and_then(|(_, v)| SslMode::parse(&v))
     }
 }
@@ -566,53 +410,6 @@ fn drivers_ssl_mode(
     }
 }
 
-#[derive(QueryableByName)]
-struct SessionStatus {
-    #[diesel(sql_type = Text, column_name = "Value")]
-    value: String,
-}
-
-/// Refuses a session that is not encrypted though the URI requires TLS. The client library
-/// decides, and one that ignores `ssl_mode` (as Debian's libmariadb does) must not go unnoticed.
-fn check_encrypted(
-    conn: &mut diesel::MysqlConnection,
-    mode: SslMode,
-) -> std::result::Result<(), String> {
-    let cipher = diesel::sql_query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-        .get_result::<SessionStatus>(conn)
-        .map_err(|e| one_line(&e.to_string()))?;
-    if cipher.value.is_empty() {
-        return Err(format!(
-            "the session is not encrypted, though the URI asks for TLS (ssl_mode={}): enable \
-             TLS on the server",
-            mode.name()
-        ));
-    }
-    Ok(())
-}
-
-/// Makes the pool's connections with [`StoreUri::establish`]'s backend choice and errors.
-#[derive(Clone)]
-pub struct StoreConnector {
-    uri: StoreUri,
-}
-
-impl ManageConnection for StoreConnector {
-    type Connection = DbConnection;
-    type Error = Error;
-
-    fn connect(&self) -> Result<DbConnection> {
-        self.uri.open()
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<()> {
-        conn.ping().map_err(Error::from)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        std::thread::panicking() || conn.is_broken()
-    }
-}
 impl fmt::Display for StoreUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&redact(&self.given))
@@ -623,11 +420,6 @@ impl fmt::Debug for StoreUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
-}
-
-/// Server messages span lines (libpq adds hints on a tab-indented line): errors print on one.
-fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Hides the secrets of a URI that may not even parse, for messages and reports: the password
@@ -666,236 +458,6 @@ fn names_a_secret(key: &str) -> bool {
     ["pass", "pwd", "secret", "token", "credential", "auth"].iter().any(|word| key.contains(word))
         // An API or access key; `ssl_key`/`sslkey` only name the client key's file.
         || (key.ends_with("key") && !key.starts_with("ssl"))
-}
-
-/// Runs a blocking connect on a thread of its own and gives up after `limit` (zero: never).
-/// A connect given up on is left to finish or fail by itself; its connection is then dropped.
-fn within<C: Send + 'static>(
-    limit: Duration,
-    connect: impl FnOnce() -> diesel::ConnectionResult<C> + Send + 'static,
-) -> std::result::Result<C, String> {
-    if limit.is_zero() {
-        return connect().map_err(|e| one_line(&e.to_string()));
-    }
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || sender.send(connect()));
-    match receiver.recv_timeout(limit) {
-        Ok(connected) => connected.map_err(|e| one_line(&e.to_string())),
-        Err(_) => Err(format!(
-            "no answer within {} (set --connect-timeout, or connect_timeout= in the URI)",
-            humantime::format_duration(limit)
-        )),
-    }
-}
-
-/// How long a SQLite statement waits for another writer (the tracking server) before failing,
-/// unless `--lock-timeout` says otherwise.
-const SQLITE_BUSY_TIMEOUT_MS: u128 = 5_000;
-
-/// Per-session settings, applied to every connection the pool hands out.
-#[derive(Debug, Clone, Copy)]
-struct SessionSettings;
-
-impl CustomizeConnection<DbConnection, Error> for SessionSettings {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<()> {
-        let settings = match conn.backend() {
-            // Lets a DBA see in pg_stat_activity who holds the locks.
-            Backend::Postgresql => "SET application_name = 'mlflow-janitor'".to_owned(),
-            // What PostgreSQL does by default: each statement sees what is committed (a batch
-            // re-checks that its entities are still deleted) and deletes take no gap locks
-            // that would stall the tracking server's inserts next to the purged rows.
-            Backend::Mysql => "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED".to_owned(),
-            // SQLite enforces foreign keys only when asked, per connection; and waits for a
-            // busy database only with a timeout.
-            Backend::Sqlite => {
-                format!("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};")
-            }
-        };
-        conn.batch_execute(&settings).map_err(Error::from)
-    }
-}
-
-/// Runs `work` in a transaction that may write. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`), so that it waits its turn behind another writer instead of failing when
-/// it first writes after reading.
-pub fn write_transaction<T, E>(
-    conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> std::result::Result<T, E>,
-) -> std::result::Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    let outermost = match conn {
-        DbConnection::Sqlite(sqlite) => transaction_depth(sqlite)? == 0,
-        _ => false,
-    };
-    match conn {
-        DbConnection::Sqlite(sqlite) if outermost => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?
-        }
-        // Nested: a savepoint.
-        _ => DbConnection::begin_transaction(conn)?,
-    }
-    match work(conn) {
-        Ok(value) => {
-            DbConnection::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(err) => {
-            DbConnection::rollback_transaction(conn)?;
-            Err(err)
-        }
-    }
-}
-
-fn transaction_depth(conn: &mut diesel::SqliteConnection) -> QueryResult<u32> {
-    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
-    Ok(status.transaction_depth()?.map_or(0, u32::from))
-}
-
-#[derive(QueryableByName)]
-struct Setting {
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    count: i64,
-}
-
-/// Refuses a store whose sessions cannot write, before any work, rather than failing at the
-/// first batch.
-pub fn check_writable(conn: &mut DbConnection, uri: &StoreUri) -> Result<()> {
-    let read_only = |why: String| Err(Error::ReadOnly { uri: uri.to_string(), why });
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            let row: Setting =
-                diesel::sql_query("SELECT current_setting('transaction_read_only') AS value")
-                    .get_result(pg)?;
-            if row.value == "on" {
-                return read_only("default_transaction_read_only, or a standby server".into());
-            }
-            Ok(())
-        }
-        // No setting tells it on every version (read_only, super_read_only, tx_read_only,
-        // transaction_read_only, a read-only file or folder): try a write that changes nothing.
-        _ => {
-            let probe = conn.transaction(|conn| {
-                diesel::sql_query("UPDATE alembic_version SET version_num = version_num")
-                    .execute(conn)?;
-                Err::<(), _>(diesel::result::Error::RollbackTransaction)
-            });
-            match probe {
-                Ok(()) | Err(diesel::result::Error::RollbackTransaction) => Ok(()),
-                Err(e) => read_only(one_line(&e.to_string())),
-            }
-        }
-    }
-}
-
-#[derive(QueryableByName)]
-struct MaybeSetting {
-    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
-    value: Option<String>,
-}
-
-/// Where the server this connection reached sees it come from, when that is not this machine:
-/// `None` for a SQLite file, a Unix socket or loopback. Asked of the server, because the URI's
-/// host does not say where a connection goes: libpq also takes `hostaddr=`, `PGHOST` and
-/// `PGHOSTADDR`, MySQL's client `MYSQL_HOST`.
-pub fn remote_address(conn: &mut DbConnection) -> Result<Option<String>> {
-    let address = match conn {
-        // The server's own address on this connection; none over a Unix socket.
-        DbConnection::Postgresql(pg) => {
-            diesel::sql_query("SELECT host(inet_server_addr()) AS value")
-                .get_result::<MaybeSetting>(pg)?
-                .value
-        }
-        // The client's address as the server sees it (`localhost` over a socket): a session
-        // that comes from loopback reached a server on this machine.
-        DbConnection::Mysql(mysql) => {
-            let host = diesel::sql_query(
-                "SELECT host AS value FROM information_schema.processlist \
-                 WHERE id = CONNECTION_ID()",
-            )
-            .get_result::<MaybeSetting>(mysql)?
-            .value
-            .unwrap_or_default();
-            // `127.0.0.1:50312`, `::1:50312`, `localhost`, `localhost:50312`.
-            let address = match host.rsplit_once(':') {
-                Some((address, port)) if port.parse::<u16>().is_ok() => address.to_owned(),
-                _ => host,
-            };
-            Some(address).filter(|a| !a.is_empty() && a != "localhost")
-        }
-        DbConnection::Sqlite(_) => None,
-    };
-    let loopback = |address: &str| {
-        let address = address.trim_start_matches('[').trim_end_matches(']');
-        address.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
-    };
-    Ok(address.filter(|address| !loopback(address)))
-}
-
-/// Any number: the same for every writer of every store, so that two of one store collide.
-const STORE_LOCK_KEY: i64 = 0x6d6c_666c_6f77_6a01;
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
-}
-
-/// The store-wide lock of mlflow-janitor's writers (purge, reset, doctor --fix): held until
-/// dropped (with its connection, on a server).
-#[must_use = "the lock is released when dropped"]
-pub struct StoreLock {
-    /// SQLite's: the database file, locked.
-    _file: Option<std::fs::File>,
-}
-
-/// Takes the store-wide lock, or fails at once if another writer holds it: a PostgreSQL
-/// advisory lock or a MySQL named lock, both held by this session until its connection closes;
-/// for SQLite an exclusive `flock` on the database file, which SQLite's own (POSIX) locks
-/// ignore, so taking it never waits on the tracking server. Take it before anything that may
-/// wait on the database's own locks.
-pub fn lock_store(conn: &mut DbConnection, uri: &StoreUri) -> Result<StoreLock> {
-    let busy = || Error::AlreadyRunning { uri: uri.to_string() };
-    let locked = match conn {
-        DbConnection::Postgresql(pg) => {
-            diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-                .bind::<diesel::sql_types::BigInt, _>(STORE_LOCK_KEY)
-                .get_result::<Locked>(pg)?
-                .locked
-        }
-        DbConnection::Mysql(mysql) => {
-            // Named locks are server-wide: the name carries the database (at most 64 chars).
-            let name: String = format!("mlflow-janitor purge {}", uri.database());
-            let name: String = name.chars().take(64).collect();
-            diesel::sql_query("SELECT COALESCE(GET_LOCK(?, 0), 0) = 1 AS locked")
-                .bind::<Text, _>(name)
-                .get_result::<Locked>(mysql)?
-                .locked
-        }
-        DbConnection::Sqlite(_) => {
-            let unusable =
-                |e: std::io::Error| Error::Connect { uri: uri.to_string(), reason: e.to_string() };
-            let path = uri.sqlite_file().expect("a SQLite store is a file");
-            let file = std::fs::File::open(path).map_err(unusable)?;
-            return match file.try_lock() {
-                Ok(()) => Ok(StoreLock { _file: Some(file) }),
-                Err(std::fs::TryLockError::WouldBlock) => Err(busy()),
-                Err(std::fs::TryLockError::Error(e)) => Err(unusable(e)),
-            };
-        }
-    };
-    if locked {
-        Ok(StoreLock { _file: None })
-    } else {
-        Err(busy())
-    }
 }
 
 #[cfg(test)]

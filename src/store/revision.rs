@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 use crate::error::{Error, Result};
-use crate::introspect;
+use crate::store::catalog;
 use crate::store::{Backend, DbConnection, StoreUri};
 
 /// An MLflow schema: the alembic revision its `mlflow db upgrade` leaves.
@@ -35,11 +35,11 @@ macro_rules! known_schemas {
             revision: $revision,
             snapshots: Snapshots {
                 postgres: include_str!(
-                    concat!("../schema/postgres/", $mlflow, "_", $revision, "/up.sql")
+                    concat!("../../schema/postgres/", $mlflow, "_", $revision, "/up.sql")
                 ),
-                mysql: include_str!(concat!("../schema/mysql/", $mlflow, "_", $revision, "/up.sql")),
+                mysql: include_str!(concat!("../../schema/mysql/", $mlflow, "_", $revision, "/up.sql")),
                 sqlite: include_str!(
-                    concat!("../schema/sqlite/", $mlflow, "_", $revision, "/up.sql")
+                    concat!("../../schema/sqlite/", $mlflow, "_", $revision, "/up.sql")
                 ),
             },
         }),+]
@@ -138,7 +138,7 @@ impl StoreSchema {
         uri: &StoreUri,
         unknown: UnknownRevision,
     ) -> Result<StoreSchema> {
-        let tables = introspect::tables(conn)?;
+        let tables = catalog::tables(conn)?;
         if !tables.contains("alembic_version") {
             return Err(Error::NotMlflow { uri: uri.to_string() });
         }
@@ -172,11 +172,10 @@ impl StoreSchema {
                 })
             }
         };
-        let runs_deleted_time =
-            introspect::columns(conn, "runs")?.iter().any(|c| c == "deleted_time");
-        let workspaces = introspect::columns(conn, "experiments")?.iter().any(|c| c == "workspace");
+        let runs_deleted_time = catalog::columns(conn, "runs")?.iter().any(|c| c == "deleted_time");
+        let workspaces = catalog::columns(conn, "experiments")?.iter().any(|c| c == "workspace");
         let model_version_storage_location =
-            introspect::columns(conn, "model_versions")?.iter().any(|c| c == "storage_location");
+            catalog::columns(conn, "model_versions")?.iter().any(|c| c == "storage_location");
         Ok(StoreSchema {
             mlflow_version,
             revision: revision.version_num,

@@ -1,0 +1,15 @@
+//! The store layer: MLflow's backend store URI as a value ([`uri`]), connections and the pool
+//! ([`connection`]), what a writer's session does ([`session`]), and what the store holds
+//! ([`catalog`], [`revision`]). Backend differences live here, never in the delete plan.
+
+pub mod catalog;
+mod connection;
+pub mod revision;
+mod session;
+mod uri;
+
+pub use connection::{Backend, DbBackend, DbConnection, DbPool, StoreConnector};
+pub use session::{
+    check_writable, limit_session, lock_store, remote_address, write_transaction, StoreLock,
+};
+pub use uri::{redact, StoreUri, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URI};
