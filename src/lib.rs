@@ -2,9 +2,10 @@
 //!
 //! The library owns the domain: the schema mirror ([`schema`]), the delete plan ([`plan`]), its
 //! check against the store's foreign keys ([`coverage`]), what to purge ([`scope`]) and the
-//! batched purge itself ([`purge`]). The binary is a thin command-line layer over it.
+//! purge itself, its safety sequence included ([`purge`]). Below them, two layers: the store
+//! ([`store`]: URI, connections, sessions, catalog) and the artifacts ([`artifacts`]: locations,
+//! cloud settings, storage, the sweep). The binary is a thin command-line layer over it.
 
-pub mod artifact_sweep;
 pub mod artifacts;
 pub mod coverage;
 pub mod doctor;

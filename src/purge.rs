@@ -10,13 +10,10 @@ use std::time::{Duration, Instant};
 use diesel::QueryResult;
 use tracing::{debug, info};
 
-use crate::artifact_sweep::{ArtifactReport, ArtifactSweep};
+use crate::artifacts::sweep::{Action, ArtifactReport, ArtifactSweep};
 use crate::error::{Error, Result};
-use crate::plan::{
-    steps_in_order, Cutoffs, Entity, ModelVersionKey, Phase, EXPERIMENTS, JOBS, LOGGED_MODELS,
-    MODEL_VERSIONS, RUNS, TRACES, WEBHOOKS,
-};
-use crate::scope::{BlockedExperiment, Scope};
+use crate::plan::{steps_in_order, Cutoffs, Entity, Phase};
+use crate::scope::{visit_phases, BlockedExperiment, PhaseVisitor, Scope};
 use crate::store::revision::StoreSchema;
 use crate::store::{write_transaction, DbConnection};
 
@@ -26,7 +23,7 @@ pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
 
 /// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
 pub const MAX_BATCH_SIZE: usize = 10_000;
-pub const DEFAULT_BATCH_SIZE: usize = 500;
+pub use crate::scope::DEFAULT_BATCH_SIZE;
 /// How long a statement waits for a lock the tracking server holds, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,6 +32,15 @@ pub enum Mode {
     /// Count what would go, change nothing.
     DryRun,
     Delete,
+}
+
+impl From<Mode> for Action {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Delete => Action::Delete,
+            Mode::DryRun => Action::Size,
+        }
+    }
 }
 
 /// Rows of one step of the plan, summed over its batches.
@@ -169,7 +175,7 @@ impl Options {
 /// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
 /// even where steps of different phases match the same rows.
 ///
-/// With `artifacts`, each batch's artifacts go first (see [`crate::artifact_sweep`]); an entity
+/// With `artifacts`, each batch's artifacts go first (see [`crate::artifacts::sweep`]); an entity
 /// whose artifacts stay keeps its rows, and the purge ends with [`Error::EntitiesKept`].
 ///
 /// `progress` hears the number of entities of each batch done.
@@ -240,34 +246,6 @@ fn run_phases(
         first_step: 0,
     };
     visit_phases(scope, &mut runner)
-}
-
-/// Something done to each phase of the plan, over its batches in a scope.
-pub(crate) trait PhaseVisitor {
-    /// One phase, whose batches `next_batch` pages through in key order from `first`.
-    fn phase<Id: Clone + Display + Ord>(
-        &mut self,
-        phase: &Phase<Id>,
-        first: Id,
-        next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
-    ) -> Result<()>;
-}
-
-/// Visits the plan's phases in order, each with the pager of its entities in `scope`.
-pub(crate) fn visit_phases(scope: &Scope, visitor: &mut impl PhaseVisitor) -> Result<()> {
-    visitor.phase(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
-    visitor.phase(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
-    visitor.phase(&LOGGED_MODELS, String::new(), |c, after, n| {
-        scope.next_logged_models(c, after, n)
-    })?;
-    visitor.phase(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))?;
-    let first_version =
-        ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN };
-    visitor.phase(&MODEL_VERSIONS, first_version, |c, after, n| {
-        scope.next_model_versions(c, after, n)
-    })?;
-    visitor.phase(&WEBHOOKS, String::new(), |c, after, n| scope.next_webhooks(c, after, n))?;
-    visitor.phase(&JOBS, String::new(), |c, after, n| scope.next_jobs(c, after, n))
 }
 
 struct PhaseRunner<'a> {

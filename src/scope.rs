@@ -2,6 +2,7 @@
 //! before anything is deleted, then read in keyset-paged batches so memory stays flat.
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::dsl::{not, sql};
@@ -11,12 +12,16 @@ use diesel::sql_types::{BigInt, Bool, Nullable};
 
 use crate::error::{Error, Result};
 use crate::plan::{
-    deleted_experiments, Cutoffs, Entity, ModelVersionKey, BLOCKERS, DELETED,
-    DELETED_MODEL_VERSION, FINISHED_JOB_STATUSES,
+    deleted_experiments, Cutoffs, Entity, ModelVersionKey, Phase, BLOCKERS, DELETED,
+    DELETED_MODEL_VERSION, EXPERIMENTS, FINISHED_JOB_STATUSES, JOBS, LOGGED_MODELS, MODEL_VERSIONS,
+    RUNS, TRACES, WEBHOOKS,
 };
 use crate::schema::{experiments, jobs, logged_models, model_versions, runs, trace_info, webhooks};
 use crate::store::revision::StoreSchema;
 use crate::store::DbConnection;
+
+/// Entities per batch (per transaction, in a purge) unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// What the user asked to purge.
 #[derive(Debug, Clone, Default)]
@@ -587,4 +592,32 @@ fn blocked_experiments(
         }
     }
     Ok(blocked)
+}
+
+/// Something done to each phase of the plan, over its batches in a scope.
+pub(crate) trait PhaseVisitor {
+    /// One phase, whose batches `next_batch` pages through in key order from `first`.
+    fn phase<Id: Clone + Display + Ord>(
+        &mut self,
+        phase: &Phase<Id>,
+        first: Id,
+        next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
+    ) -> Result<()>;
+}
+
+/// Visits the plan's phases in order, each with the pager of its entities in `scope`.
+pub(crate) fn visit_phases(scope: &Scope, visitor: &mut impl PhaseVisitor) -> Result<()> {
+    visitor.phase(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
+    visitor.phase(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
+    visitor.phase(&LOGGED_MODELS, String::new(), |c, after, n| {
+        scope.next_logged_models(c, after, n)
+    })?;
+    visitor.phase(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))?;
+    let first_version =
+        ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN };
+    visitor.phase(&MODEL_VERSIONS, first_version, |c, after, n| {
+        scope.next_model_versions(c, after, n)
+    })?;
+    visitor.phase(&WEBHOOKS, String::new(), |c, after, n| scope.next_webhooks(c, after, n))?;
+    visitor.phase(&JOBS, String::new(), |c, after, n| scope.next_jobs(c, after, n))
 }

@@ -9,7 +9,7 @@ use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
 use diesel::sql_types::{Double, Text};
 
-use crate::artifact_sweep::{measure, Action, ArtifactReport, ArtifactSweep};
+use crate::artifacts::sweep::{measure, Action, ArtifactReport, ArtifactSweep};
 use crate::artifacts::{ArtifactStore, Resolver};
 use crate::error::Result;
 use crate::plan::{DELETED, DELETED_MODEL_VERSION};

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::{Mode, Options, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
-use crate::artifact_sweep::ArtifactSweep;
+use crate::artifacts::sweep::ArtifactSweep;
 use crate::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use crate::error::Result;
 use crate::plan::Entity;

@@ -34,9 +34,8 @@ use tracing::{debug, info, warn};
 use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver, Usage};
 use crate::error::Result;
 use crate::plan::{Entity, Located, Phase, DELETED_MODEL_VERSION, TRACE_ARTIFACT_LOCATION_TAG};
-use crate::purge::{visit_phases, Mode, PhaseVisitor, DEFAULT_BATCH_SIZE};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info, trace_tags};
-use crate::scope::Scope;
+use crate::scope::{visit_phases, PhaseVisitor, Scope, DEFAULT_BATCH_SIZE};
 use crate::store::revision::StoreSchema;
 use crate::store::DbConnection;
 
@@ -83,15 +82,6 @@ pub enum Action {
     Size,
     /// Size it, reading only: `status`, for which every experiment in scope goes whole.
     Measure,
-}
-
-impl From<Mode> for Action {
-    fn from(mode: Mode) -> Self {
-        match mode {
-            Mode::Delete => Action::Delete,
-            Mode::DryRun => Action::Size,
-        }
-    }
 }
 
 /// The artifact side of one purge: resolves, checks and deletes (or, in a dry run, sizes).
