@@ -787,6 +787,31 @@ pub struct PlannedStep {
     pub orphans: Option<&'static Orphans>,
 }
 
+/// The plan's phases in the order they run, each with the first key of its pager and the
+/// [`Scope`](crate::scope::Scope) method that pages through its entities, in key order, from
+/// there. The one place the order is written: [`steps_in_order`] (the coverage check, the
+/// report) and the scope's visitor (the purge, the artifact measure) both expand it.
+macro_rules! phases_in_order {
+    ($each:ident) => {
+        $each!($crate::plan::RUNS, String::new(), next_runs);
+        $each!($crate::plan::TRACES, String::new(), next_traces);
+        $each!($crate::plan::LOGGED_MODELS, String::new(), next_logged_models);
+        $each!($crate::plan::EXPERIMENTS, i32::MIN, next_experiments);
+        $each!(
+            $crate::plan::MODEL_VERSIONS,
+            $crate::plan::ModelVersionKey {
+                workspace: String::new(),
+                name: String::new(),
+                version: i32::MIN,
+            },
+            next_model_versions
+        );
+        $each!($crate::plan::WEBHOOKS, String::new(), next_webhooks);
+        $each!($crate::plan::JOBS, String::new(), next_jobs);
+    };
+}
+pub(crate) use phases_in_order;
+
 /// Every step of the plan, in execution order.
 pub fn steps_in_order() -> Vec<PlannedStep> {
     fn of<Id>(phase: &'static Phase<Id>) -> impl Iterator<Item = PlannedStep> {
@@ -798,12 +823,12 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
             orphans: step.orphans.as_ref(),
         })
     }
-    of(&RUNS)
-        .chain(of(&TRACES))
-        .chain(of(&LOGGED_MODELS))
-        .chain(of(&EXPERIMENTS))
-        .chain(of(&MODEL_VERSIONS))
-        .chain(of(&WEBHOOKS))
-        .chain(of(&JOBS))
-        .collect()
+    let mut steps = Vec::new();
+    macro_rules! steps_of {
+        ($phase:path, $first:expr, $pager:ident) => {
+            steps.extend(of(&$phase));
+        };
+    }
+    phases_in_order!(steps_of);
+    steps
 }

@@ -12,9 +12,8 @@ use diesel::sql_types::{BigInt, Bool, Nullable};
 
 use crate::error::{Error, Result};
 use crate::plan::{
-    deleted_experiments, Cutoffs, Entity, ModelVersionKey, Phase, BLOCKERS, DELETED,
-    DELETED_MODEL_VERSION, EXPERIMENTS, FINISHED_JOB_STATUSES, JOBS, LOGGED_MODELS, MODEL_VERSIONS,
-    RUNS, TRACES, WEBHOOKS,
+    deleted_experiments, phases_in_order, Cutoffs, Entity, ModelVersionKey, Phase, BLOCKERS,
+    DELETED, DELETED_MODEL_VERSION, FINISHED_JOB_STATUSES,
 };
 use crate::schema::{experiments, jobs, logged_models, model_versions, runs, trace_info, webhooks};
 use crate::store::revision::StoreSchema;
@@ -457,11 +456,11 @@ impl Scope {
     pub fn next_experiments(
         &self,
         conn: &mut DbConnection,
-        after: i32,
+        after: &i32,
         limit: i64,
     ) -> QueryResult<Vec<i32>> {
         experiments_in_scope!(self)
-            .filter(experiments::experiment_id.gt(after))
+            .filter(experiments::experiment_id.gt(*after))
             .order(experiments::experiment_id)
             .limit(limit)
             .load(conn)
@@ -607,17 +606,11 @@ pub(crate) trait PhaseVisitor {
 
 /// Visits the plan's phases in order, each with the pager of its entities in `scope`.
 pub(crate) fn visit_phases(scope: &Scope, visitor: &mut impl PhaseVisitor) -> Result<()> {
-    visitor.phase(&RUNS, String::new(), |c, after, n| scope.next_runs(c, after, n))?;
-    visitor.phase(&TRACES, String::new(), |c, after, n| scope.next_traces(c, after, n))?;
-    visitor.phase(&LOGGED_MODELS, String::new(), |c, after, n| {
-        scope.next_logged_models(c, after, n)
-    })?;
-    visitor.phase(&EXPERIMENTS, i32::MIN, |c, after, n| scope.next_experiments(c, *after, n))?;
-    let first_version =
-        ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN };
-    visitor.phase(&MODEL_VERSIONS, first_version, |c, after, n| {
-        scope.next_model_versions(c, after, n)
-    })?;
-    visitor.phase(&WEBHOOKS, String::new(), |c, after, n| scope.next_webhooks(c, after, n))?;
-    visitor.phase(&JOBS, String::new(), |c, after, n| scope.next_jobs(c, after, n))
+    macro_rules! visit {
+        ($phase:path, $first:expr, $pager:ident) => {
+            visitor.phase(&$phase, $first, |c, after, n| scope.$pager(c, after, n))?;
+        };
+    }
+    phases_in_order!(visit);
+    Ok(())
 }
