@@ -103,11 +103,6 @@ impl Prepared {
         Ok(Prepared { conn, lock, schema, scope, counts, settings, started })
     }
 
-    /// The entities that would go, by kind.
-    pub fn counts(&self) -> &BTreeMap<Entity, i64> {
-        &self.counts
-    }
-
     /// Asks `confirm` before a purge that deletes something, with what would go; its error
     /// ends the purge with nothing deleted. A dry run, or a purge with nothing to delete, needs
     /// no confirmation.
