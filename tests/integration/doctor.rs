@@ -1,5 +1,7 @@
 //! `doctor`: finds orphan rows and removes them with `--fix`, leaving every live row as it was.
 
+use std::collections::BTreeMap;
+
 use assert_cmd::Command;
 use diesel::prelude::*;
 use mlflow_janitor::error::exit_code;
@@ -7,7 +9,7 @@ use mlflow_janitor::schema::metrics;
 use predicates::prelude::*;
 
 use mlflow_janitor::test_store::TestStore;
-use mlflow_janitor::Backend;
+use mlflow_janitor::{Backend, DbConnection};
 use test_case::test_case;
 
 use crate::{fixtures, snapshot};
@@ -115,11 +117,12 @@ fn orphans_are_found_then_removed_with_fix_and_live_rows_stay(backend: Backend) 
     assert_eq!(snapshot(&mut conn), live, "only the orphans may go");
 }
 
-/// A SQLite store made without its foreign keys can hold everything of an experiment that is
-/// gone: its datasets, tags, runs, traces, models and the rest. Every parent the delete plan
-/// knows is checked, and `--fix` removes the lot, with what those rows hold.
-#[test]
-fn rows_of_a_missing_experiment_are_found_then_removed_on_sqlite_without_foreign_keys() {
+/// A SQLite store with the live fixtures, made without its foreign keys, where experiment 9 is
+/// gone and left its run `orphan-run`, and whatever `more` adds, behind. Returns the store, a
+/// connection to it (foreign keys still off) and a snapshot of its live rows.
+fn sqlite_store_with_a_missing_experiment(
+    more: impl FnOnce(&mut DbConnection),
+) -> (TestStore, DbConnection, BTreeMap<String, String>) {
     let store = TestStore::on(Backend::Sqlite).unwrap();
     let mut conn = store.connect().unwrap();
     fixtures::live(&mut conn);
@@ -127,11 +130,22 @@ fn rows_of_a_missing_experiment_are_found_then_removed_on_sqlite_without_foreign
     diesel::sql_query("PRAGMA foreign_keys = OFF").execute(&mut conn).unwrap();
     fixtures::experiment(&mut conn, 9, "gone", None);
     fixtures::run(&mut conn, 9, "orphan-run", None);
-    fixtures::trace(&mut conn, 9, "orphan-trace", "orphan-run");
-    fixtures::logged_model(&mut conn, 9, "orphan-model", "orphan-run", "orphan-run");
+    more(&mut conn);
     diesel::sql_query("DELETE FROM experiments WHERE experiment_id = 9")
         .execute(&mut conn)
         .unwrap();
+    (store, conn, live)
+}
+
+/// A SQLite store made without its foreign keys can hold everything of an experiment that is
+/// gone: its datasets, tags, runs, traces, models and the rest. Every parent the delete plan
+/// knows is checked, and `--fix` removes the lot, with what those rows hold.
+#[test]
+fn rows_of_a_missing_experiment_are_found_then_removed_on_sqlite_without_foreign_keys() {
+    let (store, mut conn, live) = sqlite_store_with_a_missing_experiment(|conn| {
+        fixtures::trace(conn, 9, "orphan-trace", "orphan-run");
+        fixtures::logged_model(conn, 9, "orphan-model", "orphan-run", "orphan-run");
+    });
     let uri = store.uri().given();
 
     let found = doctor(uri).args(["--output", "json"]).output().unwrap();
@@ -169,15 +183,7 @@ fn rows_of_a_missing_experiment_are_found_then_removed_on_sqlite_without_foreign
 /// tracking server's write under way makes it wait its turn, not fail at its first delete.
 #[test]
 fn fix_waits_its_turn_behind_a_sqlite_writer() {
-    let store = TestStore::on(Backend::Sqlite).unwrap();
-    let mut conn = store.connect().unwrap();
-    fixtures::live(&mut conn);
-    diesel::sql_query("PRAGMA foreign_keys = OFF").execute(&mut conn).unwrap();
-    fixtures::experiment(&mut conn, 9, "gone", None);
-    fixtures::run(&mut conn, 9, "orphan-run", None);
-    diesel::sql_query("DELETE FROM experiments WHERE experiment_id = 9")
-        .execute(&mut conn)
-        .unwrap();
+    let (store, _conn, _live) = sqlite_store_with_a_missing_experiment(|_| {});
     // The writer holds SQLite's write lock for 3 s, longer than the doctor takes to get to --fix.
     let mut writer = store.connect().unwrap();
     diesel::connection::SimpleConnection::batch_execute(
