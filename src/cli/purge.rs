@@ -325,7 +325,7 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     }
     let interrupted = matches!(result, Err(Error::Interrupted { .. }));
     if result.is_ok() || report.batches > 0 || interrupted {
-        print_report(&report, output)?;
+        print_report(&report, output);
     }
     result
 }
@@ -375,7 +375,7 @@ fn stop_on_signals() -> Result<Arc<AtomicUsize>> {
     Ok(signal)
 }
 
-fn print_report(report: &Report, output: Output) -> Result<()> {
+fn print_report(report: &Report, output: Output) {
     match output {
         Output::Json => {
             let json = serde_json::to_string_pretty(report).expect("the report serializes");
@@ -449,5 +449,4 @@ fn print_report(report: &Report, output: Output) -> Result<()> {
             }
         }
     }
-    Ok(())
 }

@@ -93,7 +93,7 @@ impl Prepared {
         let lock = store::lock_store(&mut conn, uri)?;
         let schema = crate::preflight(&mut conn, uri, settings.unknown_revision)?;
         report.mlflow_version = schema.mlflow_version;
-        crate::store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
+        store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
         let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
         for b in &blocked {
             warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
