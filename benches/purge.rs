@@ -4,6 +4,8 @@
 //! tags; 10 experiments and 7,200 runs soft-deleted), copies it once per contender and round with
 //! `CREATE DATABASE ... TEMPLATE`, then runs, in two rounds:
 //!
+//! - D: first, on A's copy, `purge --dry-run`, timed the same way: it must count what A then
+//!   deletes, step by step, and leave the copy's `n_tup_del` (and inserts, updates) as it was;
 //! - A: the release binary, `mlflow-janitor purge --yes --output json` (default batch size),
 //!   timed from spawn to exit, with its peak RSS from `wait4`;
 //! - B: the same purge as a handful of set-based deletes in one transaction, in-process;
@@ -251,6 +253,8 @@ fn run() -> BenchResult<bool> {
     let mut walls_b = Vec::new();
     let mut rss_a = Vec::new();
     let mut walls_c = Vec::new();
+    let mut walls_d = Vec::new();
+    let mut rss_d = Vec::new();
     let mut rss_c = Vec::new();
     let mut batches = None;
 
@@ -265,7 +269,33 @@ fn run() -> BenchResult<bool> {
         );
 
         checkpoint(&copies.server);
+        let written_before = rows_written(&uri_a)?;
+        let d = run_janitor(&janitor, &uri_a, &["--dry-run"])?;
+        // The dry run's session reports its statistics as it ends; give them time to arrive.
+        std::thread::sleep(Duration::from_millis(1500));
+        let written_after = rows_written(&uri_a)?;
+        println!(
+            "  D dry run: {:>7.2} s  peak RSS {:.1} MB  rows written (ins, upd, del) {:?} -> {:?}",
+            d.wall.as_secs_f64(),
+            d.max_rss_kb as f64 / 1024.0,
+            written_before,
+            written_after,
+        );
+        if written_after != written_before {
+            println!("      <-- the dry run wrote");
+            ok = false;
+        }
+        walls_d.push(d.wall);
+        rss_d.push(d.max_rss_kb);
+
+        checkpoint(&copies.server);
         let a = run_janitor(&janitor, &uri_a, &[])?;
+        for field in ["entities", "rows_by_table", "steps"] {
+            if d.report[field] != a.report[field] {
+                println!("      <-- MISMATCH: the dry run's {field} differ from the purge's");
+                ok = false;
+            }
+        }
         let report_batches = a.report["batches"].as_u64();
         println!(
             "  A janitor: {:>7.2} s  peak RSS {:.1} MB  batches {}  entities {}  (janitor's own \
@@ -374,10 +404,40 @@ fn run() -> BenchResult<bool> {
         mlflow_janitor::purge::DEFAULT_BATCH_SIZE,
         batches.map_or("?".to_owned(), |b| b.to_string())
     );
-    println!("  row counts A == B == expected: {}", if ok { "yes" } else { "NO" });
+    let wall_d = mean(&walls_d);
+    println!(
+        "  wall time D (dry run):  {:.2} s  [{}]  ratio D/A {:.2}  (target <= 1)  peak RSS {:.1} MB",
+        wall_d.as_secs_f64(),
+        walls_d.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", "),
+        wall_d.as_secs_f64() / wall_a.as_secs_f64(),
+        *rss_d.iter().max().unwrap_or(&0) as f64 / 1024.0
+    );
+    println!(
+        "  row counts A == B == expected, dry run D == A, D wrote nothing: {}",
+        if ok { "yes" } else { "NO" }
+    );
     drop(copies);
     drop(seeded);
     Ok(ok)
+}
+
+/// Rows inserted, updated and deleted in the store's tables, as PostgreSQL counts them.
+fn rows_written(uri: &StoreUri) -> BenchResult<(i64, i64, i64)> {
+    #[derive(QueryableByName)]
+    struct Written {
+        #[diesel(sql_type = BigInt)]
+        ins: i64,
+        #[diesel(sql_type = BigInt)]
+        upd: i64,
+        #[diesel(sql_type = BigInt)]
+        del: i64,
+    }
+    let written: Written = diesel::sql_query(
+        "SELECT COALESCE(SUM(n_tup_ins), 0)::bigint AS ins, COALESCE(SUM(n_tup_upd), 0)::bigint \
+         AS upd, COALESCE(SUM(n_tup_del), 0)::bigint AS del FROM pg_stat_user_tables",
+    )
+    .get_result(&mut uri.establish()?)?;
+    Ok((written.ins, written.upd, written.del))
 }
 
 /// Flushes the dirty buffers left by the copy or the previous contender, so that each contender

@@ -6,18 +6,16 @@
 use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
-use crate::plan::{steps_in_order, BLOCKERS};
+use crate::plan::steps_in_order;
+use crate::scope::BLOCKERS;
 use crate::store::catalog::ForeignKey;
-
-/// The tables whose rows are the entities a purge deletes.
-pub const ENTITY_TABLES: &[&str] =
-    &["experiments", "runs", "trace_info", "logged_models", "model_versions", "webhooks", "jobs"];
 
 /// The foreign keys through which deleting entity rows reaches another table: those whose parent
 /// is an entity table or reached itself. Keys the database clears (SET NULL) leave the
 /// referencing row in place, and blockers are never deleted, so neither is followed further.
 pub fn reaching_keys(keys: &[ForeignKey]) -> Vec<&ForeignKey> {
-    let mut reached: BTreeSet<&str> = ENTITY_TABLES.iter().copied().collect();
+    let entities = steps_in_order().into_iter().filter(|step| step.entity_rows);
+    let mut reached: BTreeSet<&str> = entities.map(|step| step.table).collect();
     let mut edges = Vec::new();
     loop {
         let before = edges.len();

@@ -1,6 +1,7 @@
-//! The delete plan: for each kind of entity, in order, the rows that belong to a batch of
-//! entities, children before parents. The purge runs the phases top to bottom; a batch runs its
-//! steps top to bottom in one transaction, the entity rows last.
+//! The delete plan, whole: for each kind of entity, in the order [`visit_phases`] gives, which
+//! entities a scope takes (paged, counted), the rows that belong to a batch of them (children
+//! before parents), and where they keep artifacts. The purge runs the phases in that order; a
+//! batch runs its steps top to bottom in one transaction, the entity rows last.
 //!
 //! Check it against the foreign keys (`tests/` introspects a fresh store and fails when a
 //! referencing table is missing here or comes after its parent). Rows that no foreign key ties
@@ -10,11 +11,20 @@
 //! `source_run_id`, a model version's `run_id`, `mlflow.sourceRun` trace metadata, an issue's
 //! `source_run_id` (the database sets it to NULL), an endpoint's `experiment_id` (likewise).
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+
 use diesel::dsl::not;
 use diesel::prelude::*;
+use diesel::sql_types::Bool;
 
+use crate::mlflow::*;
 use crate::schema::*;
+use crate::scope::{Cutoffs, Scope};
 use crate::store::DbConnection;
+
+/// Entities per batch (per transaction, in a purge) unless told otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// The kinds of entity a purge deletes, in the order their phases run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -43,35 +53,6 @@ impl Entity {
     }
 }
 
-/// What the entity deletes re-check beyond the batch's ids, so that what they delete still
-/// qualifies when they run. Epoch milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cutoffs {
-    /// Deleted (or finished) before this: `i64::MAX` without `--older-than`.
-    pub deleted_before_ms: i64,
-    /// Traces of live experiments that started before this; `i64::MIN` (none) unless asked.
-    pub traces_before_ms: i64,
-}
-
-impl Cutoffs {
-    /// No age limit: the rows of any age.
-    pub const NONE: Cutoffs = Cutoffs { deleted_before_ms: i64::MAX, traces_before_ms: i64::MIN };
-}
-
-/// A model version's key: MLflow keeps versions per registered model and workspace.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ModelVersionKey {
-    pub workspace: String,
-    pub name: String,
-    pub version: i32,
-}
-
-impl std::fmt::Display for ModelVersionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}/{}", self.workspace, self.name, self.version)
-    }
-}
-
 /// One typed delete: the rows of `table` that belong to a batch of entity ids.
 pub struct Step<Id: 'static> {
     pub table: &'static str,
@@ -81,8 +62,66 @@ pub struct Step<Id: 'static> {
     /// Which rows, in words, for the plan listing.
     pub rows: &'static str,
     pub delete: fn(&mut DbConnection, &[Id], &Cutoffs) -> QueryResult<usize>,
+    /// The rows `delete` would delete, read without writing: from the same filter.
+    pub count: Count<Id>,
     /// The step's rows whose owner is gone, where the plan can tell.
     pub orphans: Option<Orphans>,
+}
+
+/// How a dry run counts a step's rows.
+pub enum Count<Id: 'static> {
+    /// The rows of a table that one step alone deletes, each in one batch: counted.
+    Rows(fn(&mut DbConnection, &[Id], &Cutoffs) -> QueryResult<i64>),
+    /// The rows of a table where one row can tie two entities (an association, a link, an
+    /// input): two steps, or one step in two batches, can match it, and the purge deletes it
+    /// at the first. Their keys, hashed, so that the dry run counts each row once, there.
+    Keys(fn(&mut DbConnection, &[Id], &Cutoffs) -> QueryResult<Vec<RowKey>>),
+}
+
+/// A row's primary key, hashed to 128 bits: a dry run holds one per shared row it counted.
+pub type RowKey = u128;
+
+fn row_key(key: &impl std::hash::Hash) -> RowKey {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    // Two fixed-key SipHashes of the key, each with its own prefix.
+    let half = |prefix: u8| BuildHasherDefault::<DefaultHasher>::default().hash_one((prefix, key));
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// `count!(table, |conn, ids, cutoffs| filter)`: how a dry run counts the rows `filter`
+/// matches. The tables whose rows can tie two entities are named here, with their primary keys;
+/// a test checks that every table two steps delete from is among them.
+macro_rules! count {
+    (@keys $table:ident, ($($key:ident),+): $type:ty, |$conn:ident, $ids:ident, $cutoffs:ident| $filter:expr) => {
+        Count::Keys(|$conn, $ids, $cutoffs| {
+            let keys: Vec<$type> =
+                $table::table.filter($filter).select(($($table::$key),+)).load($conn)?;
+            Ok(keys.iter().map(row_key).collect())
+        })
+    };
+    (inputs, $($closure:tt)+) => {
+        count!(@keys inputs, (source_type, source_id, destination_type, destination_id):
+            (String, String, String, String), $($closure)+)
+    };
+    (input_tags, $($closure:tt)+) => {
+        count!(@keys input_tags, (input_uuid, name): (String, String), $($closure)+)
+    };
+    (entity_associations, $($closure:tt)+) => {
+        count!(@keys entity_associations,
+            (source_type, source_id, destination_type, destination_id):
+            (String, String, String, String), $($closure)+)
+    };
+    (logged_model_metrics, $($closure:tt)+) => {
+        count!(@keys logged_model_metrics,
+            (model_id, metric_name, metric_timestamp_ms, metric_step, run_id):
+            (String, String, i64, i64, String), $($closure)+)
+    };
+    (review_queue_items, $($closure:tt)+) => {
+        count!(@keys review_queue_items, (queue_id, item_id): (String, String), $($closure)+)
+    };
+    ($table:ident, |$conn:ident, $ids:ident, $cutoffs:ident| $filter:expr) => {
+        Count::Rows(|$conn, $ids, $cutoffs| $table::table.filter($filter).count().get_result($conn))
+    };
 }
 
 /// Rows whose owner is gone: left by a store that ran without its foreign keys, or rows no
@@ -105,10 +144,46 @@ pub struct Orphans {
 /// while they are still soft-deleted, so that a concurrent restore makes the batch roll back.
 pub struct Phase<Id: 'static> {
     pub entity: Entity,
+    /// Which of them a scope takes, page by page.
+    pub entities: InScope<Id>,
     pub children: &'static [Step<Id>],
     pub entity_rows: Step<Id>,
     /// Where the entities keep artifacts outside the database, if they do.
     pub artifacts: Option<ArtifactsOf<Id>>,
+}
+
+/// The entities of one kind that a scope takes, read in keyset-paged batches so memory stays
+/// flat.
+pub struct InScope<Id: 'static> {
+    /// The key before the first: the first page starts after it.
+    pub start: Id,
+    /// Whether the scope takes this kind at all: asked for, and the store has its table.
+    pub taken: fn(&Scope) -> bool,
+    /// The next `limit` ids after `after`, in key order.
+    pub next: fn(&Scope, &mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
+    pub count: fn(&Scope, &mut DbConnection) -> QueryResult<i64>,
+}
+
+impl<Id> InScope<Id> {
+    pub fn next_batch(
+        &self,
+        scope: &Scope,
+        conn: &mut DbConnection,
+        after: &Id,
+        limit: i64,
+    ) -> QueryResult<Vec<Id>> {
+        if !(self.taken)(scope) {
+            return Ok(Vec::new());
+        }
+        (self.next)(scope, conn, after, limit)
+    }
+
+    pub fn count(&self, scope: &Scope, conn: &mut DbConnection) -> QueryResult<i64> {
+        if !(self.taken)(scope) {
+            return Ok(0);
+        }
+        (self.count)(scope, conn)
+    }
 }
 
 /// How a purge with `--artifacts` finds and holds a batch's artifact locations.
@@ -128,19 +203,33 @@ pub struct Located<Id> {
     pub id: Id,
     /// `None` when the entity has no artifact location.
     pub uri: Option<String>,
-    /// The entity's experiment and its artifact location; `None` for an experiment.
-    pub experiment: Option<(i32, Option<String>)>,
+    /// The entity's experiment: for an experiment, itself.
+    pub experiment: ExperimentId,
+    pub container: Container,
+}
+
+/// What must hold an entity's artifact location.
+#[derive(Debug, Clone)]
+pub enum Container {
+    /// Nothing: an experiment's location is the root of its tree.
+    Root,
+    /// Its experiment's artifact location, as MLflow stored it.
+    Experiment(Option<String>),
 }
 
 /// `(id, location, experiment id, experiment's location)` rows as [`Located`].
-fn in_experiments<Id>(rows: Vec<(Id, Option<String>, i32, Option<String>)>) -> Vec<Located<Id>> {
+fn in_experiments<Id>(
+    rows: Vec<(Id, Option<String>, ExperimentId, Option<String>)>,
+) -> Vec<Located<Id>> {
     rows.into_iter()
-        .map(|(id, uri, experiment, at)| Located { id, uri, experiment: Some((experiment, at)) })
+        .map(|(id, uri, experiment, at)| Located {
+            id,
+            uri,
+            experiment,
+            container: Container::Experiment(at),
+        })
         .collect()
 }
-
-/// Where MLflow records a trace's artifact location.
-pub const TRACE_ARTIFACT_LOCATION_TAG: &str = "mlflow.artifactLocation";
 
 impl<Id> Phase<Id> {
     pub fn steps(&self) -> impl Iterator<Item = &Step<Id>> {
@@ -181,6 +270,7 @@ macro_rules! step {
                 diesel::delete($table::table.filter($($only.and)?($table::$column.eq_any(ids))))
                     .execute(conn)
             },
+            count: count!($table, |conn, ids, _cutoffs| $($only.and)?($table::$column.eq_any(ids))),
             orphans: Some(orphans!($table.$column -> $parent.$key: $type $(where $only)?)),
         }
     };
@@ -204,6 +294,7 @@ macro_rules! step {
             delete: |conn, $ids, $cutoffs| {
                 diesel::delete($table::table.filter($filter)).execute(conn)
             },
+            count: count!($table, |conn, $ids, $cutoffs| $filter),
             orphans: step!(@orphans $($($spec)+)?),
         }
     };
@@ -310,19 +401,149 @@ macro_rules! lock {
     }};
 }
 
-pub(crate) const DELETED: &str = "deleted";
-
-/// Experiments still soft-deleted: every entity delete re-checks it inside its transaction.
-#[diesel::dsl::auto_type]
-pub(crate) fn deleted_experiments() -> _ {
-    let deleted: &'static str = DELETED;
-    experiments::table
-        .select(experiments::experiment_id)
-        .filter(experiments::lifecycle_stage.eq(deleted))
+fn as_text(ids: &[ExperimentId]) -> Vec<String> {
+    ids.iter().map(ExperimentId::to_string).collect()
 }
 
-fn as_text(ids: &[i32]) -> Vec<String> {
-    ids.iter().map(i32::to_string).collect()
+// Which entities a scope takes, kind by kind. Each keeps one static shape (no boxing) so that
+// it runs unchanged on every backend of `DbConnection`.
+
+/// The experiments in scope, as a filter on `experiments`. The scope's queries keep one static
+/// shape (no boxing) so that they run unchanged on every backend of `DbConnection`.
+macro_rules! experiment_in_scope {
+    ($scope:expr) => {
+        experiments::experiment_id.eq_any(&$scope.experiments).or($scope
+            .all_deleted
+            .into_sql::<Bool>()
+            .and(experiments::lifecycle_stage.eq(DELETED))
+            .and(
+                experiments::last_update_time
+                    .lt($scope.cutoff_ms)
+                    .or(experiments::last_update_time.is_null()),
+            )
+            .and(not(experiments::experiment_id.eq_any(&$scope.blocked))))
+    };
+}
+
+/// The experiments in scope, as a subselect of their ids.
+macro_rules! experiments_in_scope {
+    ($scope:expr) => {
+        experiments::table.select(experiments::experiment_id).filter(experiment_in_scope!($scope))
+    };
+}
+
+/// The runs in scope, as a filter on `runs`.
+macro_rules! runs_in_scope {
+    ($scope:expr) => {
+        runs::experiment_id
+            .assume_not_null()
+            .eq_any(experiments_in_scope!($scope))
+            .or(runs::run_uuid.eq_any(&$scope.runs))
+            .or($scope
+                .all_deleted
+                .into_sql::<Bool>()
+                .and(runs::lifecycle_stage.eq(DELETED))
+                .and(not(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())))
+                .and(
+                    $scope
+                        .runs_deleted_time()
+                        .lt($scope.cutoff_ms)
+                        .or($scope.runs_deleted_time().is_null()),
+                ))
+    };
+}
+
+/// The traces in scope: those of experiments in scope, and with `--traces-older-than` those
+/// of any experiment started before the cutoff.
+macro_rules! traces_in_scope {
+    ($scope:expr) => {
+        trace_info::experiment_id
+            .eq_any(experiments_in_scope!($scope))
+            .or(trace_info::timestamp_ms.lt($scope.traces_before_ms))
+    };
+}
+
+/// The logged models in scope: those of experiments in scope, and when asked the soft-deleted
+/// ones of live experiments.
+macro_rules! logged_models_in_scope {
+    ($scope:expr) => {
+        logged_models::experiment_id.eq_any(experiments_in_scope!($scope)).or(($scope.all_deleted
+            && $scope.retention.logged_models)
+            .into_sql::<Bool>()
+            .and(logged_models::lifecycle_stage.eq(DELETED))
+            .and(logged_models::last_updated_timestamp_ms.lt($scope.cutoff_ms)))
+    };
+}
+
+macro_rules! model_versions_in_scope {
+    ($scope:expr) => {
+        model_versions::current_stage
+            .eq(DELETED_MODEL_VERSION)
+            .and(model_versions::last_updated_time.lt($scope.cutoff_ms))
+    };
+}
+
+macro_rules! webhooks_in_scope {
+    ($scope:expr) => {
+        webhooks::deleted_timestamp.lt($scope.cutoff_ms)
+    };
+}
+
+macro_rules! jobs_in_scope {
+    ($scope:expr) => {
+        jobs::status.eq_any(FINISHED_JOB_STATUSES).and(jobs::last_update_time.lt($scope.cutoff_ms))
+    };
+}
+
+/// `in_scope!(table.key from START, |scope| filter)`: the entities of `table` that `filter`
+/// takes, paged by `key` from after `START`; `if |scope| condition` when the scope may not take
+/// the kind at all.
+macro_rules! in_scope {
+    ($table:ident . $key:ident from $start:expr, |$scope:ident| $filter:expr) => {
+        in_scope!($table.$key from $start, |$scope| $filter, if |_scope| true)
+    };
+    (
+        $table:ident . $key:ident from $start:expr, |$scope:ident| $filter:expr,
+        if |$taken_scope:ident| $taken:expr
+    ) => {
+        InScope {
+            start: $start,
+            taken: |$taken_scope| $taken,
+            next: |$scope, conn, after, limit| {
+                $table::table
+                    .select($table::$key)
+                    .filter($filter)
+                    .filter($table::$key.gt(after))
+                    .order($table::$key)
+                    .limit(limit)
+                    .load(conn)
+            },
+            count: |$scope, conn| $table::table.filter($filter).count().get_result(conn),
+        }
+    };
+}
+
+/// `associations!("kind", ids)`: the associations (no foreign key) whose source or destination
+/// is one of `ids`, of that kind; `associations!("kind", none of table.key)`: those whose
+/// source or destination of that kind names no `table` row.
+macro_rules! associations {
+    ($kind:literal, none of $table:ident . $key:ident) => {{
+        let keys = || $table::table.select($table::$key);
+        (entity_associations::source_type
+            .eq($kind)
+            .and(not(entity_associations::source_id.eq_any(keys()))))
+        .or(entity_associations::destination_type
+            .eq($kind)
+            .and(not(entity_associations::destination_id.eq_any(keys()))))
+    }};
+    ($kind:literal, $ids:expr) => {
+        (entity_associations::source_type
+            .eq($kind)
+            .and(entity_associations::source_id.eq_any($ids)))
+        .or(entity_associations::destination_type
+            .eq($kind)
+            .and(entity_associations::destination_id.eq_any($ids)))
+    };
 }
 
 macro_rules! purgeable_runs {
@@ -335,8 +556,9 @@ macro_rules! purgeable_runs {
     };
 }
 
-pub static RUNS: Phase<String> = Phase {
+pub static RUNS: Phase<RunId> = Phase {
     entity: Entity::Run,
+    entities: in_scope!(runs.run_uuid from RunId(String::new()), |scope| runs_in_scope!(scope)),
     children: &[
         step!(input_tags via [inputs], "tags of the run's dataset inputs (no foreign key)", |ids| {
             input_tags::input_uuid.eq_any(
@@ -356,21 +578,10 @@ pub static RUNS: Phase<String> = Phase {
             "the run's links to logged models it used or produced"
         ),
         step!(entity_associations, "associations of the run (no foreign key)", |ids| {
-            (entity_associations::source_type
-                .eq("run")
-                .and(entity_associations::source_id.eq_any(ids)))
-            .or(entity_associations::destination_type
-                .eq("run")
-                .and(entity_associations::destination_id.eq_any(ids)))
+            associations!("run", ids)
         }, orphans: "associations of runs that are gone":
             entity_associations.association_id: String, of runs where {
-            let run_ids = || runs::table.select(runs::run_uuid);
-            (entity_associations::source_type
-                .eq("run")
-                .and(not(entity_associations::source_id.eq_any(run_ids()))))
-            .or(entity_associations::destination_type
-                .eq("run")
-                .and(not(entity_associations::destination_id.eq_any(run_ids()))))
+            associations!("run", none of runs.run_uuid)
         }),
         step!(
             logged_model_metrics.run_id -> runs.run_uuid: String,
@@ -383,7 +594,7 @@ pub static RUNS: Phase<String> = Phase {
     ],
     entity_rows: step!(runs, "the runs, while soft-deleted or in a deleted experiment", |ids| {
         purgeable_runs!(ids)
-    }, orphans: RUNS: runs.run_uuid: String, experiment_id -> experiments.experiment_id),
+    }, orphans: RUNS: runs.run_uuid: RunId, experiment_id -> experiments.experiment_id),
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, _cutoffs| lock!(conn, runs, purgeable_runs!(ids)),
         locate: |conn, ids| {
@@ -412,8 +623,13 @@ macro_rules! purgeable_traces {
     };
 }
 
-pub static TRACES: Phase<String> = Phase {
+pub static TRACES: Phase<TraceId> = Phase {
     entity: Entity::Trace,
+    entities: in_scope!(
+        trace_info.request_id from TraceId(String::new()),
+        |scope| traces_in_scope!(scope),
+        if |scope| scope.schema.has_table("trace_info")
+    ),
     children: &[
         step!(span_metrics.trace_id -> trace_info.request_id: String),
         step!(spans.trace_id -> trace_info.request_id: String),
@@ -427,28 +643,17 @@ pub static TRACES: Phase<String> = Phase {
             "review items of the trace (no foreign key)"
         ),
         step!(entity_associations, "associations of the trace (no foreign key)", |ids| {
-            (entity_associations::source_type
-                .eq("trace")
-                .and(entity_associations::source_id.eq_any(ids)))
-            .or(entity_associations::destination_type
-                .eq("trace")
-                .and(entity_associations::destination_id.eq_any(ids)))
+            associations!("trace", ids)
         }, orphans: "associations of traces that are gone":
             entity_associations.association_id: String, of trace_info where {
-            let trace_ids = || trace_info::table.select(trace_info::request_id);
-            (entity_associations::source_type
-                .eq("trace")
-                .and(not(entity_associations::source_id.eq_any(trace_ids()))))
-            .or(entity_associations::destination_type
-                .eq("trace")
-                .and(not(entity_associations::destination_id.eq_any(trace_ids()))))
+            associations!("trace", none of trace_info.request_id)
         }),
     ],
     entity_rows: step!(
         trace_info,
         "the traces of deleted experiments, or older than --traces-older-than",
         |ids, cutoffs| purgeable_traces!(ids, cutoffs),
-        orphans: TRACES: trace_info.request_id: String, experiment_id -> experiments.experiment_id
+        orphans: TRACES: trace_info.request_id: TraceId, experiment_id -> experiments.experiment_id
     ),
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, cutoffs| lock!(conn, trace_info, purgeable_traces!(ids, cutoffs)),
@@ -483,8 +688,13 @@ macro_rules! purgeable_logged_models {
     };
 }
 
-pub static LOGGED_MODELS: Phase<String> = Phase {
+pub static LOGGED_MODELS: Phase<LoggedModelId> = Phase {
     entity: Entity::LoggedModel,
+    entities: in_scope!(
+        logged_models.model_id from LoggedModelId(String::new()),
+        |scope| logged_models_in_scope!(scope),
+        if |scope| scope.schema.has_table("logged_models")
+    ),
     children: &[
         step!(logged_model_metrics.model_id -> logged_models.model_id: String),
         step!(logged_model_params.model_id -> logged_models.model_id: String),
@@ -495,28 +705,17 @@ pub static LOGGED_MODELS: Phase<String> = Phase {
             "runs' links to the model (no foreign key)"
         ),
         step!(entity_associations, "associations of the model (no foreign key)", |ids| {
-            (entity_associations::source_type
-                .eq("model")
-                .and(entity_associations::source_id.eq_any(ids)))
-            .or(entity_associations::destination_type
-                .eq("model")
-                .and(entity_associations::destination_id.eq_any(ids)))
+            associations!("model", ids)
         }, orphans: "associations of logged models that are gone":
             entity_associations.association_id: String, of logged_models where {
-            let model_ids = || logged_models::table.select(logged_models::model_id);
-            (entity_associations::source_type
-                .eq("model")
-                .and(not(entity_associations::source_id.eq_any(model_ids()))))
-            .or(entity_associations::destination_type
-                .eq("model")
-                .and(not(entity_associations::destination_id.eq_any(model_ids()))))
+            associations!("model", none of logged_models.model_id)
         }),
     ],
     entity_rows: step!(
         logged_models,
         "the models, while soft-deleted or in a deleted experiment",
         |ids| purgeable_logged_models!(ids),
-        orphans: LOGGED_MODELS: logged_models.model_id: String,
+        orphans: LOGGED_MODELS: logged_models.model_id: LoggedModelId,
             experiment_id -> experiments.experiment_id
     ),
     artifacts: Some(ArtifactsOf {
@@ -543,8 +742,12 @@ macro_rules! purgeable_experiments {
     };
 }
 
-pub static EXPERIMENTS: Phase<i32> = Phase {
+pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
     entity: Entity::Experiment,
+    entities: in_scope!(
+        experiments.experiment_id from ExperimentId(i32::MIN),
+        |scope| experiment_in_scope!(scope)
+    ),
     children: &[
         step!(input_tags via [inputs, datasets], "tags of inputs from the experiment's datasets", |ids| {
             input_tags::input_uuid.eq_any(
@@ -572,12 +775,7 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
             where inputs::source_type.eq("DATASET")),
         step!(datasets.experiment_id -> experiments.experiment_id: i32),
         step!(entity_associations, "associations of the experiment (no foreign key)", |ids| {
-            (entity_associations::source_type
-                .eq("experiment")
-                .and(entity_associations::source_id.eq_any(as_text(ids))))
-            .or(entity_associations::destination_type
-                .eq("experiment")
-                .and(entity_associations::destination_id.eq_any(as_text(ids))))
+            associations!("experiment", as_text(ids))
         }, orphans: "associations of experiments that are gone":
             entity_associations.association_id: String, of experiments where {
             // Experiment ids are integers; the association keeps them as text (CONCAT makes
@@ -657,11 +855,19 @@ pub static EXPERIMENTS: Phase<i32> = Phase {
     artifacts: Some(ArtifactsOf {
         lock: |conn, ids, _cutoffs| lock!(conn, experiments, purgeable_experiments!(ids)),
         locate: |conn, ids| {
-            let rows: Vec<(i32, Option<String>)> = experiments::table
+            let rows: Vec<(ExperimentId, Option<String>)> = experiments::table
                 .filter(experiments::experiment_id.eq_any(ids))
                 .select((experiments::experiment_id, experiments::artifact_location))
                 .load(conn)?;
-            Ok(rows.into_iter().map(|(id, uri)| Located { id, uri, experiment: None }).collect())
+            Ok(rows
+                .into_iter()
+                .map(|(id, uri)| Located {
+                    experiment: id.clone(),
+                    id,
+                    uri,
+                    container: Container::Root,
+                })
+                .collect())
         },
     }),
 };
@@ -689,11 +895,38 @@ macro_rules! model_version_key_in {
     }};
 }
 
-/// What MLflow calls a deleted model version: its row is kept, redacted, with this stage.
-pub(crate) const DELETED_MODEL_VERSION: &str = "Deleted_Internal";
-
 pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
     entity: Entity::ModelVersion,
+    entities: InScope {
+        start: ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN },
+        taken: |scope| scope.wants(scope.retention.model_versions, "model_versions"),
+        next: |scope, conn, after, limit| {
+            // Keyset paging over (workspace, name, version), spelled out: no row-value
+            // comparison works on every backend.
+            let keys: Vec<(String, String, i32)> = model_versions::table
+                .select((model_versions::workspace, model_versions::name, model_versions::version))
+                .filter(model_versions_in_scope!(scope))
+                .filter(
+                    model_versions::workspace.gt(after.workspace.clone()).or(
+                        model_versions::workspace.eq(after.workspace.clone()).and(
+                            model_versions::name.gt(after.name.clone()).or(model_versions::name
+                                .eq(after.name.clone())
+                                .and(model_versions::version.gt(after.version))),
+                        ),
+                    ),
+                )
+                .order((model_versions::workspace, model_versions::name, model_versions::version))
+                .limit(limit)
+                .load(conn)?;
+            Ok(keys
+                .into_iter()
+                .map(|(workspace, name, version)| ModelVersionKey { workspace, name, version })
+                .collect())
+        },
+        count: |scope, conn| {
+            model_versions::table.filter(model_versions_in_scope!(scope)).count().get_result(conn)
+        },
+    },
     children: &[step!(
         model_version_tags via [model_versions],
         "tags of the versions",
@@ -726,8 +959,13 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
     artifacts: None,
 };
 
-pub static WEBHOOKS: Phase<String> = Phase {
+pub static WEBHOOKS: Phase<WebhookId> = Phase {
     entity: Entity::Webhook,
+    entities: in_scope!(
+        webhooks.webhook_id from WebhookId(String::new()),
+        |scope| webhooks_in_scope!(scope),
+        if |scope| scope.wants(scope.retention.webhooks, "webhooks")
+    ),
     children: &[step!(webhook_events.webhook_id -> webhooks.webhook_id: String)],
     entity_rows: step!(webhooks, "the webhooks, while soft-deleted", |ids, cutoffs| {
         webhooks::webhook_id
@@ -737,11 +975,13 @@ pub static WEBHOOKS: Phase<String> = Phase {
     artifacts: None,
 };
 
-/// MLflow's job statuses that are final: succeeded, failed, timed out, canceled.
-pub(crate) const FINISHED_JOB_STATUSES: [i32; 4] = [2, 3, 4, 5];
-
-pub static JOBS: Phase<String> = Phase {
+pub static JOBS: Phase<JobId> = Phase {
     entity: Entity::Job,
+    entities: in_scope!(
+        jobs.id from JobId(String::new()),
+        |scope| jobs_in_scope!(scope),
+        if |scope| scope.wants(scope.retention.finished_jobs, "jobs")
+    ),
     children: &[step!(job_locks.job_id -> jobs.id: String)],
     entity_rows: step!(jobs, "the jobs, while finished", |ids, cutoffs| {
         jobs::id
@@ -752,30 +992,27 @@ pub static JOBS: Phase<String> = Phase {
     artifacts: None,
 };
 
-/// A live row that references an entity's rows without letting the database clear it: the
-/// entity cannot be purged while it exists (deleting it would delete a live entity).
-pub struct Blocker {
-    pub table: &'static str,
-    /// The tables it reads: without them a store has no such blocker.
-    pub tables: &'static [&'static str],
-    pub why: &'static str,
-    /// The soft-deleted experiments it blocks.
-    pub deleted_experiments: fn(&mut DbConnection) -> QueryResult<Vec<i32>>,
+/// Something done to each phase of the plan, in order.
+pub(crate) trait PhaseVisitor {
+    type Error;
+    fn phase<Id: Clone + Display + Ord>(
+        &mut self,
+        phase: &'static Phase<Id>,
+    ) -> Result<(), Self::Error>;
 }
 
-pub static BLOCKERS: &[Blocker] = &[Blocker {
-    table: "guardrails",
-    tables: &["guardrails", "scorers"],
-    why: "a gateway guardrail uses one of its scorers; delete the guardrail first",
-    deleted_experiments: |conn| {
-        scorers::table
-            .select(scorers::experiment_id)
-            .distinct()
-            .filter(scorers::scorer_id.eq_any(guardrails::table.select(guardrails::scorer_id)))
-            .filter(scorers::experiment_id.eq_any(deleted_experiments()))
-            .load(conn)
-    },
-}];
+/// Visits the plan's phases in the order they run: the one place the order is written. The
+/// coverage check and the report ([`steps_in_order`]), the purge, the counts and the artifact
+/// measure all walk it.
+pub(crate) fn visit_phases<V: PhaseVisitor>(visitor: &mut V) -> Result<(), V::Error> {
+    visitor.phase(&RUNS)?;
+    visitor.phase(&TRACES)?;
+    visitor.phase(&LOGGED_MODELS)?;
+    visitor.phase(&EXPERIMENTS)?;
+    visitor.phase(&MODEL_VERSIONS)?;
+    visitor.phase(&WEBHOOKS)?;
+    visitor.phase(&JOBS)
+}
 
 /// One step of the plan, as a reader, a report or `doctor` sees it.
 #[derive(Debug, Clone, Copy)]
@@ -784,51 +1021,146 @@ pub struct PlannedStep {
     pub table: &'static str,
     pub tables: &'static [&'static str],
     pub rows: &'static str,
+    /// The step deletes the entities themselves (the phase's last).
+    pub entity_rows: bool,
     pub orphans: Option<&'static Orphans>,
 }
 
-/// The plan's phases in the order they run, each with the first key of its pager and the
-/// [`Scope`](crate::scope::Scope) method that pages through its entities, in key order, from
-/// there. The one place the order is written: [`steps_in_order`] (the coverage check, the
-/// report) and the scope's visitor (the purge, the artifact measure) both expand it.
-macro_rules! phases_in_order {
-    ($each:ident) => {
-        $each!($crate::plan::RUNS, String::new(), next_runs);
-        $each!($crate::plan::TRACES, String::new(), next_traces);
-        $each!($crate::plan::LOGGED_MODELS, String::new(), next_logged_models);
-        $each!($crate::plan::EXPERIMENTS, i32::MIN, next_experiments);
-        $each!(
-            $crate::plan::MODEL_VERSIONS,
-            $crate::plan::ModelVersionKey {
-                workspace: String::new(),
-                name: String::new(),
-                version: i32::MIN,
-            },
-            next_model_versions
-        );
-        $each!($crate::plan::WEBHOOKS, String::new(), next_webhooks);
-        $each!($crate::plan::JOBS, String::new(), next_jobs);
-    };
-}
-pub(crate) use phases_in_order;
-
 /// Every step of the plan, in execution order.
 pub fn steps_in_order() -> Vec<PlannedStep> {
-    fn of<Id>(phase: &'static Phase<Id>) -> impl Iterator<Item = PlannedStep> {
-        phase.steps().map(|step| PlannedStep {
-            entity: phase.entity,
-            table: step.table,
-            tables: step.tables,
-            rows: step.rows,
-            orphans: step.orphans.as_ref(),
-        })
+    struct Steps(Vec<PlannedStep>);
+    impl PhaseVisitor for Steps {
+        type Error = std::convert::Infallible;
+        fn phase<Id: Clone + Display + Ord>(
+            &mut self,
+            phase: &'static Phase<Id>,
+        ) -> Result<(), Self::Error> {
+            self.0.extend(phase.steps().map(|step| PlannedStep {
+                entity: phase.entity,
+                table: step.table,
+                tables: step.tables,
+                rows: step.rows,
+                entity_rows: std::ptr::eq(step, &phase.entity_rows),
+                orphans: step.orphans.as_ref(),
+            }));
+            Ok(())
+        }
     }
-    let mut steps = Vec::new();
-    macro_rules! steps_of {
-        ($phase:path, $first:expr, $pager:ident) => {
-            steps.extend(of(&$phase));
+    let mut steps = Steps(Vec::new());
+    let Ok(()) = visit_phases(&mut steps);
+    steps.0
+}
+
+/// How many entities of each kind `scope` takes.
+pub fn count_in_scope(
+    scope: &Scope,
+    conn: &mut DbConnection,
+) -> QueryResult<BTreeMap<Entity, i64>> {
+    struct Counts<'a> {
+        scope: &'a Scope,
+        conn: &'a mut DbConnection,
+        counts: BTreeMap<Entity, i64>,
+    }
+    impl PhaseVisitor for Counts<'_> {
+        type Error = diesel::result::Error;
+        fn phase<Id: Clone + Display + Ord>(
+            &mut self,
+            phase: &'static Phase<Id>,
+        ) -> QueryResult<()> {
+            let count = phase.entities.count(self.scope, self.conn)?;
+            self.counts.insert(phase.entity, count);
+            Ok(())
+        }
+    }
+    let mut counts = Counts { scope, conn, counts: BTreeMap::new() };
+    visit_phases(&mut counts)?;
+    Ok(counts.counts)
+}
+
+/// The experiments among `ids` that `scope` purges.
+pub fn experiments_in_scope_among(
+    scope: &Scope,
+    conn: &mut DbConnection,
+    ids: &[ExperimentId],
+) -> QueryResult<BTreeSet<ExperimentId>> {
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let found: Vec<ExperimentId> =
+        experiments_in_scope!(scope).filter(experiments::experiment_id.eq_any(ids)).load(conn)?;
+    Ok(found.into_iter().collect())
+}
+
+/// Rows of the largest tables that a purge of `scope` would delete, counted through their
+/// indexes (for `status`).
+pub fn rows_in_scope(
+    scope: &Scope,
+    conn: &mut DbConnection,
+) -> QueryResult<Vec<(&'static str, i64)>> {
+    macro_rules! of_runs {
+        ($table:ident) => {
+            $table::table
+                .filter(
+                    $table::run_uuid
+                        .eq_any(runs::table.select(runs::run_uuid).filter(runs_in_scope!(scope))),
+                )
+                .count()
+                .get_result(conn)?
         };
     }
-    phases_in_order!(steps_of);
-    steps
+    let counts = count_in_scope(scope, conn)?;
+    Ok(vec![
+        ("experiments", counts[&Entity::Experiment]),
+        ("runs", counts[&Entity::Run]),
+        ("metrics", of_runs!(metrics)),
+        ("latest_metrics", of_runs!(latest_metrics)),
+        ("params", of_runs!(params)),
+        ("tags", of_runs!(tags)),
+        ("trace_info", counts[&Entity::Trace]),
+        (
+            "spans",
+            if scope.schema.has_table("spans") {
+                spans::table
+                    .filter(spans::experiment_id.eq_any(experiments_in_scope!(scope)))
+                    .count()
+                    .get_result(conn)?
+            } else {
+                0
+            },
+        ),
+        ("logged_models", counts[&Entity::LoggedModel]),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dry run counts each row of a table that two steps delete from by its key, or it would
+    /// count the rows both steps match twice.
+    #[test]
+    fn every_table_two_steps_delete_from_is_counted_by_key() {
+        struct Tables(BTreeMap<&'static str, Vec<bool>>);
+        impl PhaseVisitor for Tables {
+            type Error = std::convert::Infallible;
+            fn phase<Id: Clone + Display + Ord>(
+                &mut self,
+                phase: &'static Phase<Id>,
+            ) -> Result<(), Self::Error> {
+                for step in phase.steps() {
+                    let keyed = matches!(step.count, Count::Keys(_));
+                    self.0.entry(step.table).or_default().push(keyed);
+                }
+                Ok(())
+            }
+        }
+        let mut tables = Tables(BTreeMap::new());
+        let Ok(()) = visit_phases(&mut tables);
+        let shared: Vec<&str> =
+            tables.0.iter().filter(|(_, steps)| steps.len() > 1).map(|(table, _)| *table).collect();
+        assert!(shared.contains(&"entity_associations"), "{shared:?}");
+        for table in shared {
+            assert!(tables.0[table].iter().all(|keyed| *keyed), "{table} is not counted by key");
+        }
+    }
 }

@@ -1,21 +1,20 @@
 //! Runs the delete plan over a scope: phase by phase, batch by batch, one short transaction per
 //! batch, so an interruption at any moment leaves whole entities and a rerun finishes the job.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::QueryResult;
 use tracing::{debug, info};
 
 use crate::artifacts::sweep::{Action, ArtifactReport, ArtifactSweep};
 use crate::error::{Error, Result};
-use crate::plan::{steps_in_order, Cutoffs, Entity, Phase};
-use crate::scope::{visit_phases, BlockedExperiment, PhaseVisitor, Scope};
+use crate::plan::{steps_in_order, visit_phases, Count, Entity, Phase, PhaseVisitor, RowKey};
+use crate::scope::{BlockedExperiment, Cutoffs, Scope};
 use crate::store::revision::StoreSchema;
-use crate::store::{write_transaction, DbConnection};
+use crate::store::{read_transaction, write_transaction, DbConnection};
 
 mod prepare;
 
@@ -23,13 +22,14 @@ pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
 
 /// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
 pub const MAX_BATCH_SIZE: usize = 10_000;
-pub use crate::scope::DEFAULT_BATCH_SIZE;
+pub use crate::plan::DEFAULT_BATCH_SIZE;
 /// How long a statement waits for a lock the tracking server holds, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Count what would go, change nothing.
+    /// Count what would go, reading only: batch by batch like a purge, in read-only
+    /// transactions.
     DryRun,
     Delete,
 }
@@ -172,8 +172,9 @@ impl Options {
 /// purge started comes back as [`Error::PartlyDone`], the deadline as [`Error::NotFinished`], a
 /// stop signal as [`Error::Interrupted`]: either way the batches before it stay committed, whole.
 ///
-/// A dry run is the same purge in one transaction that is rolled back: its counts are exact,
-/// even where steps of different phases match the same rows.
+/// A dry run pages through the same batches in read-only transactions and counts what each
+/// step would delete, each row once, at the step that would delete it (see
+/// [`crate::plan::Count`]): its counts are those a purge then reports.
 ///
 /// With `artifacts`, each batch's artifacts go first (see [`crate::artifacts::sweep`]); an entity
 /// whose artifacts stay keeps its rows, and the purge ends with [`Error::EntitiesKept`].
@@ -204,14 +205,7 @@ pub(crate) fn run(
                 source: Box::new(source),
             },
         }),
-        Mode::DryRun => write_transaction(conn, |conn| {
-            run_phases(conn, report)?;
-            Err(Error::Database(diesel::result::Error::RollbackTransaction))
-        })
-        .or_else(|err| match err {
-            Error::Database(diesel::result::Error::RollbackTransaction) => Ok(()),
-            err => Err(err),
-        }),
+        Mode::DryRun => run_phases(conn, report),
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     let kept = report.artifacts.as_ref().map_or(&[][..], |artifacts| &artifacts.kept[..]);
@@ -244,8 +238,9 @@ fn run_phases(
         report,
         progress,
         first_step: 0,
+        counted: HashMap::new(),
     };
-    visit_phases(scope, &mut runner)
+    visit_phases(&mut runner)
 }
 
 struct PhaseRunner<'a> {
@@ -259,29 +254,33 @@ struct PhaseRunner<'a> {
     progress: &'a mut dyn FnMut(u64),
     /// Index in the report's steps of the current phase's first step.
     first_step: usize,
+    /// In a dry run: the keys of the rows counted so far, of each table whose rows can tie two
+    /// entities.
+    counted: HashMap<&'static str, HashSet<RowKey>>,
 }
 
 impl PhaseVisitor for PhaseRunner<'_> {
-    /// Runs one phase over the batches `next_batch` gives: deletes them, batch by batch.
-    fn phase<Id: Clone + Display + Ord>(
-        &mut self,
-        phase: &Phase<Id>,
-        mut after: Id,
-        next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
-    ) -> Result<()> {
+    type Error = Error;
+
+    /// Runs one phase over its batches in the scope: deletes them, batch by batch.
+    fn phase<Id: Clone + Display + Ord>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
         let schema = self.scope.schema();
+        let mut after = phase.entities.start.clone();
         loop {
             self.options.stop_before_next_batch(self.report.batches)?;
             let started = Instant::now();
-            let (ids, purged, rows) = write_transaction(self.conn, |conn| {
-                let ids = next_batch(conn, &after, self.limit)?;
+            let mode = self.options.mode;
+            let batch = |conn: &mut DbConnection| {
+                let ids = phase.entities.next_batch(self.scope, conn, &after, self.limit)?;
                 if ids.is_empty() {
                     return Ok((ids, Vec::new(), Vec::new()));
                 }
                 let kept = match (self.artifacts.as_deref_mut(), &phase.artifacts) {
                     (Some(sweep), Some(of)) => {
-                        let locked = (of.lock)(conn, &ids, &self.cutoffs)?;
-                        require_whole(phase.entity, ids.len(), locked)?;
+                        if mode == Mode::Delete {
+                            let locked = (of.lock)(conn, &ids, &self.cutoffs)?;
+                            require_whole(phase.entity, ids.len(), locked)?;
+                        }
                         let located = (of.locate)(conn, &ids)?;
                         let report = self.report.artifacts.get_or_insert_default();
                         sweep.sweep(conn, self.scope, phase.entity, &ids, &located, report)?
@@ -291,11 +290,17 @@ impl PhaseVisitor for PhaseRunner<'_> {
                 let purged: Vec<Id> = ids.iter().filter(|id| !kept.contains(id)).cloned().collect();
                 let rows = if purged.is_empty() {
                     vec![0; phase.steps().count()]
-                } else {
+                } else if mode == Mode::Delete {
                     delete_batch(conn, schema, &self.cutoffs, phase, &purged)?
+                } else {
+                    count_batch(conn, schema, &self.cutoffs, phase, &purged, &mut self.counted)?
                 };
                 Ok::<_, Error>((ids, purged, rows))
-            })?;
+            };
+            let (ids, purged, rows) = match mode {
+                Mode::Delete => write_transaction(self.conn, batch)?,
+                Mode::DryRun => read_transaction(self.conn, batch)?,
+            };
             let Some(last) = ids.last() else { break };
             after = last.clone();
             if let Some(sweep) = self.artifacts.as_deref_mut() {
@@ -347,6 +352,31 @@ fn delete_batch<Id>(
     let deleted = (phase.entity_rows.delete)(conn, ids, cutoffs)?;
     require_whole(phase.entity, ids.len(), deleted)?;
     rows.push(deleted as u64);
+    Ok(rows)
+}
+
+/// Counts what [`delete_batch`] would delete, reading only. A row that an earlier step or batch
+/// counted is not counted again: the purge would have deleted it there.
+fn count_batch<Id>(
+    conn: &mut DbConnection,
+    schema: &StoreSchema,
+    cutoffs: &Cutoffs,
+    phase: &Phase<Id>,
+    ids: &[Id],
+    counted: &mut HashMap<&'static str, HashSet<RowKey>>,
+) -> Result<Vec<u64>> {
+    let mut rows = Vec::with_capacity(phase.children.len() + 1);
+    for step in phase.steps() {
+        let n = match step.count {
+            _ if !schema.has_tables(step.tables) => 0,
+            Count::Rows(count) => count(conn, ids, cutoffs)? as u64,
+            Count::Keys(keys) => {
+                let seen = counted.entry(step.table).or_default();
+                keys(conn, ids, cutoffs)?.into_iter().filter(|key| seen.insert(*key)).count() as u64
+            }
+        };
+        rows.push(n);
+    }
     Ok(rows)
 }
 

@@ -1,21 +1,18 @@
-//! What a purge deletes: which experiments, runs, traces and logged models, resolved and checked
-//! before anything is deleted, then read in keyset-paged batches so memory stays flat.
+//! What a purge deletes: the user's request (named experiments and runs, or every soft-deleted
+//! entity, with age limits and the other kinds), resolved and checked against the store before
+//! anything is deleted. The plan's phases then page through what the scope takes.
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use diesel::dsl::{not, sql};
+use diesel::dsl::sql;
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable};
+use diesel::sql_types::{BigInt, Nullable};
 
 use crate::error::{Error, Result};
-use crate::plan::{
-    deleted_experiments, phases_in_order, Cutoffs, Entity, ModelVersionKey, Phase, BLOCKERS,
-    DELETED, DELETED_MODEL_VERSION, FINISHED_JOB_STATUSES,
-};
-use crate::schema::{experiments, jobs, logged_models, model_versions, runs, trace_info, webhooks};
+use crate::mlflow::{deleted_experiments, ExperimentId, RunId, DELETED};
+use crate::schema::{experiments, guardrails, runs, scorers};
 use crate::store::revision::StoreSchema;
 use crate::store::DbConnection;
 
@@ -74,20 +71,38 @@ impl ScopeRequest {
 /// run of a live experiment, deleted before the cutoff. A NULL deletion time (runs and
 /// experiments deleted by MLflow versions that recorded none) counts as older than any cutoff.
 /// Experiments that a live row blocks are left out.
+///
+/// The plan's phases read it (their filters live with them in [`crate::plan`]), hence the
+/// crate-visible fields.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    schema: StoreSchema,
-    all_deleted: bool,
+    pub(crate) schema: StoreSchema,
+    pub(crate) all_deleted: bool,
     /// Epoch milliseconds; `i64::MAX` without `--older-than`.
-    cutoff_ms: i64,
-    retention: Retention,
+    pub(crate) cutoff_ms: i64,
+    pub(crate) retention: Retention,
     /// Traces of live experiments started before this; `i64::MIN` for none.
-    traces_before_ms: i64,
-    blocked: Vec<i32>,
+    pub(crate) traces_before_ms: i64,
+    pub(crate) blocked: Vec<ExperimentId>,
     /// Named experiments, with all they hold, all checked soft-deleted.
-    experiments: Vec<i32>,
+    pub(crate) experiments: Vec<ExperimentId>,
     /// Named runs, all checked soft-deleted.
-    runs: Vec<String>,
+    pub(crate) runs: Vec<RunId>,
+}
+
+/// What the entity deletes re-check beyond the batch's ids, so that what they delete still
+/// qualifies when they run. Epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    /// Deleted (or finished) before this: `i64::MAX` without `--older-than`.
+    pub deleted_before_ms: i64,
+    /// Traces of live experiments that started before this; `i64::MIN` (none) unless asked.
+    pub traces_before_ms: i64,
+}
+
+impl Cutoffs {
+    /// No age limit: the rows of any age.
+    pub const NONE: Cutoffs = Cutoffs { deleted_before_ms: i64::MAX, traces_before_ms: i64::MIN };
 }
 
 /// Experiments kept out of the default scope, and why.
@@ -95,93 +110,6 @@ pub struct Scope {
 pub struct BlockedExperiment {
     pub experiment_id: i32,
     pub reason: &'static str,
-}
-
-/// The experiments in scope, as a filter on `experiments`. The scope's queries keep one static
-/// shape (no boxing) so that they run unchanged on every backend of `DbConnection`.
-macro_rules! experiment_in_scope {
-    ($scope:expr) => {
-        experiments::experiment_id.eq_any(&$scope.experiments).or($scope
-            .all_deleted
-            .into_sql::<Bool>()
-            .and(experiments::lifecycle_stage.eq(DELETED))
-            .and(
-                experiments::last_update_time
-                    .lt($scope.cutoff_ms)
-                    .or(experiments::last_update_time.is_null()),
-            )
-            .and(not(experiments::experiment_id.eq_any(&$scope.blocked))))
-    };
-}
-
-/// The experiments in scope, as a subselect of their ids.
-macro_rules! experiments_in_scope {
-    ($scope:expr) => {
-        experiments::table.select(experiments::experiment_id).filter(experiment_in_scope!($scope))
-    };
-}
-
-/// The runs in scope, as a filter on `runs`.
-macro_rules! runs_in_scope {
-    ($scope:expr) => {
-        runs::experiment_id
-            .assume_not_null()
-            .eq_any(experiments_in_scope!($scope))
-            .or(runs::run_uuid.eq_any(&$scope.runs))
-            .or($scope
-                .all_deleted
-                .into_sql::<Bool>()
-                .and(runs::lifecycle_stage.eq(DELETED))
-                .and(not(runs::experiment_id.assume_not_null().eq_any(deleted_experiments())))
-                .and(
-                    $scope
-                        .runs_deleted_time()
-                        .lt($scope.cutoff_ms)
-                        .or($scope.runs_deleted_time().is_null()),
-                ))
-    };
-}
-
-/// The traces in scope: those of experiments in scope, and with `--traces-older-than` those
-/// of any experiment started before the cutoff.
-macro_rules! traces_in_scope {
-    ($scope:expr) => {
-        trace_info::experiment_id
-            .eq_any(experiments_in_scope!($scope))
-            .or(trace_info::timestamp_ms.lt($scope.traces_before_ms))
-    };
-}
-
-/// The logged models in scope: those of experiments in scope, and when asked the soft-deleted
-/// ones of live experiments.
-macro_rules! logged_models_in_scope {
-    ($scope:expr) => {
-        logged_models::experiment_id.eq_any(experiments_in_scope!($scope)).or(($scope.all_deleted
-            && $scope.retention.logged_models)
-            .into_sql::<Bool>()
-            .and(logged_models::lifecycle_stage.eq(DELETED))
-            .and(logged_models::last_updated_timestamp_ms.lt($scope.cutoff_ms)))
-    };
-}
-
-macro_rules! model_versions_in_scope {
-    ($scope:expr) => {
-        model_versions::current_stage
-            .eq(DELETED_MODEL_VERSION)
-            .and(model_versions::last_updated_time.lt($scope.cutoff_ms))
-    };
-}
-
-macro_rules! webhooks_in_scope {
-    ($scope:expr) => {
-        webhooks::deleted_timestamp.lt($scope.cutoff_ms)
-    };
-}
-
-macro_rules! jobs_in_scope {
-    ($scope:expr) => {
-        jobs::status.eq_any(FINISHED_JOB_STATUSES).and(jobs::last_update_time.lt($scope.cutoff_ms))
-    };
 }
 
 impl Scope {
@@ -210,7 +138,7 @@ impl Scope {
                     .retention
                     .traces_older_than
                     .map_or(i64::MIN, ms_before_now),
-                blocked: blocked.iter().map(|b| b.experiment_id).collect(),
+                blocked: blocked.iter().map(|b| ExperimentId(b.experiment_id)).collect(),
                 experiments: Vec::new(),
                 runs: Vec::new(),
             };
@@ -294,7 +222,7 @@ impl Scope {
         }
         experiment_ids.sort_unstable();
         experiment_ids.dedup();
-        let mut runs: Vec<String> = request.run_ids.clone();
+        let mut runs: Vec<RunId> = request.run_ids.iter().cloned().map(RunId).collect();
         runs.sort_unstable();
         runs.dedup();
         let scope = Scope {
@@ -304,7 +232,7 @@ impl Scope {
             retention: Retention::default(),
             traces_before_ms: i64::MIN,
             blocked: Vec::new(),
-            experiments: experiment_ids,
+            experiments: experiment_ids.into_iter().map(ExperimentId).collect(),
             runs,
         };
         Ok((scope, Vec::new()))
@@ -317,60 +245,8 @@ impl Scope {
 
     /// `runs.deleted_time`, or NULL on a store without that column (older than every known
     /// one): such runs count as deleted before any cutoff.
-    fn runs_deleted_time(&self) -> SqlLiteral<Nullable<BigInt>> {
+    pub(crate) fn runs_deleted_time(&self) -> SqlLiteral<Nullable<BigInt>> {
         sql(if self.schema.runs_deleted_time { "runs.deleted_time" } else { "NULL" })
-    }
-
-    /// The next batch of run ids after `after` ("" for the first), in key order.
-    pub fn next_runs(
-        &self,
-        conn: &mut DbConnection,
-        after: &str,
-        limit: i64,
-    ) -> QueryResult<Vec<String>> {
-        runs::table
-            .select(runs::run_uuid)
-            .filter(runs_in_scope!(self))
-            .filter(runs::run_uuid.gt(after))
-            .order(runs::run_uuid)
-            .limit(limit)
-            .load(conn)
-    }
-
-    pub fn next_traces(
-        &self,
-        conn: &mut DbConnection,
-        after: &str,
-        limit: i64,
-    ) -> QueryResult<Vec<String>> {
-        if !self.schema.has_table("trace_info") {
-            return Ok(Vec::new());
-        }
-        trace_info::table
-            .select(trace_info::request_id)
-            .filter(traces_in_scope!(self))
-            .filter(trace_info::request_id.gt(after))
-            .order(trace_info::request_id)
-            .limit(limit)
-            .load(conn)
-    }
-
-    pub fn next_logged_models(
-        &self,
-        conn: &mut DbConnection,
-        after: &str,
-        limit: i64,
-    ) -> QueryResult<Vec<String>> {
-        if !self.schema.has_table("logged_models") {
-            return Ok(Vec::new());
-        }
-        logged_models::table
-            .select(logged_models::model_id)
-            .filter(logged_models_in_scope!(self))
-            .filter(logged_models::model_id.gt(after))
-            .order(logged_models::model_id)
-            .limit(limit)
-            .load(conn)
     }
 
     /// The cutoffs the entity deletes re-check.
@@ -379,203 +255,8 @@ impl Scope {
     }
 
     /// True when the kind is asked for and the store's MLflow version has its table.
-    fn wants(&self, asked: bool, table: &str) -> bool {
+    pub(crate) fn wants(&self, asked: bool, table: &str) -> bool {
         self.all_deleted && asked && self.schema.has_table(table)
-    }
-
-    /// The next batch of model versions after `after` (all empty for the first), in key order.
-    pub fn next_model_versions(
-        &self,
-        conn: &mut DbConnection,
-        after: &ModelVersionKey,
-        limit: i64,
-    ) -> QueryResult<Vec<ModelVersionKey>> {
-        if !self.wants(self.retention.model_versions, "model_versions") {
-            return Ok(Vec::new());
-        }
-        // Keyset paging over (workspace, name, version), spelled out: no row-value comparison
-        // works on every backend.
-        let keys: Vec<(String, String, i32)> = model_versions::table
-            .select((model_versions::workspace, model_versions::name, model_versions::version))
-            .filter(model_versions_in_scope!(self))
-            .filter(
-                model_versions::workspace.gt(after.workspace.clone()).or(model_versions::workspace
-                    .eq(after.workspace.clone())
-                    .and(
-                        model_versions::name.gt(after.name.clone()).or(model_versions::name
-                            .eq(after.name.clone())
-                            .and(model_versions::version.gt(after.version))),
-                    )),
-            )
-            .order((model_versions::workspace, model_versions::name, model_versions::version))
-            .limit(limit)
-            .load(conn)?;
-        Ok(keys
-            .into_iter()
-            .map(|(workspace, name, version)| ModelVersionKey { workspace, name, version })
-            .collect())
-    }
-
-    pub fn next_webhooks(
-        &self,
-        conn: &mut DbConnection,
-        after: &str,
-        limit: i64,
-    ) -> QueryResult<Vec<String>> {
-        if !self.wants(self.retention.webhooks, "webhooks") {
-            return Ok(Vec::new());
-        }
-        webhooks::table
-            .select(webhooks::webhook_id)
-            .filter(webhooks_in_scope!(self))
-            .filter(webhooks::webhook_id.gt(after))
-            .order(webhooks::webhook_id)
-            .limit(limit)
-            .load(conn)
-    }
-
-    pub fn next_jobs(
-        &self,
-        conn: &mut DbConnection,
-        after: &str,
-        limit: i64,
-    ) -> QueryResult<Vec<String>> {
-        if !self.wants(self.retention.finished_jobs, "jobs") {
-            return Ok(Vec::new());
-        }
-        jobs::table
-            .select(jobs::id)
-            .filter(jobs_in_scope!(self))
-            .filter(jobs::id.gt(after))
-            .order(jobs::id)
-            .limit(limit)
-            .load(conn)
-    }
-
-    /// The next batch of experiment ids after `after` (`i32::MIN` for the first).
-    pub fn next_experiments(
-        &self,
-        conn: &mut DbConnection,
-        after: &i32,
-        limit: i64,
-    ) -> QueryResult<Vec<i32>> {
-        experiments_in_scope!(self)
-            .filter(experiments::experiment_id.gt(*after))
-            .order(experiments::experiment_id)
-            .limit(limit)
-            .load(conn)
-    }
-
-    /// The experiments among `ids` that this scope purges.
-    pub fn experiments_in_scope_among(
-        &self,
-        conn: &mut DbConnection,
-        ids: &[i32],
-    ) -> QueryResult<std::collections::BTreeSet<i32>> {
-        if ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let found: Vec<i32> = experiments_in_scope!(self)
-            .filter(experiments::experiment_id.eq_any(ids))
-            .load(conn)?;
-        Ok(found.into_iter().collect())
-    }
-
-    /// Rows of the largest tables that a purge of this scope would delete, counted through
-    /// their indexes.
-    pub fn rows_in_scope(&self, conn: &mut DbConnection) -> QueryResult<Vec<(&'static str, i64)>> {
-        use crate::schema::{latest_metrics, metrics, params, spans, tags};
-        macro_rules! of_runs {
-            ($table:ident) => {
-                $table::table
-                    .filter(
-                        $table::run_uuid.eq_any(
-                            runs::table.select(runs::run_uuid).filter(runs_in_scope!(self)),
-                        ),
-                    )
-                    .count()
-                    .get_result(conn)?
-            };
-        }
-        let counts = self.count(conn)?;
-        Ok(vec![
-            ("experiments", counts[&Entity::Experiment]),
-            ("runs", counts[&Entity::Run]),
-            ("metrics", of_runs!(metrics)),
-            ("latest_metrics", of_runs!(latest_metrics)),
-            ("params", of_runs!(params)),
-            ("tags", of_runs!(tags)),
-            ("trace_info", counts[&Entity::Trace]),
-            (
-                "spans",
-                if self.schema.has_table("spans") {
-                    spans::table
-                        .filter(spans::experiment_id.eq_any(experiments_in_scope!(self)))
-                        .count()
-                        .get_result(conn)?
-                } else {
-                    0
-                },
-            ),
-            ("logged_models", counts[&Entity::LoggedModel]),
-        ])
-    }
-
-    /// How many entities of each kind are in scope.
-    pub fn count(&self, conn: &mut DbConnection) -> QueryResult<BTreeMap<Entity, i64>> {
-        Ok(BTreeMap::from([
-            (Entity::Run, runs::table.filter(runs_in_scope!(self)).count().get_result(conn)?),
-            (
-                Entity::Trace,
-                if self.schema.has_table("trace_info") {
-                    trace_info::table.filter(traces_in_scope!(self)).count().get_result(conn)?
-                } else {
-                    0
-                },
-            ),
-            (
-                Entity::LoggedModel,
-                if self.schema.has_table("logged_models") {
-                    logged_models::table
-                        .filter(logged_models_in_scope!(self))
-                        .count()
-                        .get_result(conn)?
-                } else {
-                    0
-                },
-            ),
-            (
-                Entity::Experiment,
-                experiments::table.filter(experiment_in_scope!(self)).count().get_result(conn)?,
-            ),
-            (
-                Entity::ModelVersion,
-                if self.wants(self.retention.model_versions, "model_versions") {
-                    model_versions::table
-                        .filter(model_versions_in_scope!(self))
-                        .count()
-                        .get_result(conn)?
-                } else {
-                    0
-                },
-            ),
-            (
-                Entity::Webhook,
-                if self.wants(self.retention.webhooks, "webhooks") {
-                    webhooks::table.filter(webhooks_in_scope!(self)).count().get_result(conn)?
-                } else {
-                    0
-                },
-            ),
-            (
-                Entity::Job,
-                if self.wants(self.retention.finished_jobs, "jobs") {
-                    jobs::table.filter(jobs_in_scope!(self)).count().get_result(conn)?
-                } else {
-                    0
-                },
-            ),
-        ]))
     }
 }
 
@@ -586,31 +267,34 @@ fn blocked_experiments(
 ) -> Result<Vec<BlockedExperiment>> {
     let mut blocked = Vec::new();
     for blocker in BLOCKERS.iter().filter(|b| schema.has_tables(b.tables)) {
-        for experiment_id in (blocker.deleted_experiments)(conn)? {
+        for ExperimentId(experiment_id) in (blocker.deleted_experiments)(conn)? {
             blocked.push(BlockedExperiment { experiment_id, reason: blocker.why });
         }
     }
     Ok(blocked)
 }
 
-/// Something done to each phase of the plan, over its batches in a scope.
-pub(crate) trait PhaseVisitor {
-    /// One phase, whose batches `next_batch` pages through in key order from `first`.
-    fn phase<Id: Clone + Display + Ord>(
-        &mut self,
-        phase: &Phase<Id>,
-        first: Id,
-        next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
-    ) -> Result<()>;
+/// A live row that references an entity's rows without letting the database clear it: the
+/// entity cannot be purged while it exists (deleting it would delete a live entity).
+pub struct Blocker {
+    pub table: &'static str,
+    /// The tables it reads: without them a store has no such blocker.
+    pub tables: &'static [&'static str],
+    pub why: &'static str,
+    /// The soft-deleted experiments it blocks.
+    pub deleted_experiments: fn(&mut DbConnection) -> QueryResult<Vec<ExperimentId>>,
 }
 
-/// Visits the plan's phases in order, each with the pager of its entities in `scope`.
-pub(crate) fn visit_phases(scope: &Scope, visitor: &mut impl PhaseVisitor) -> Result<()> {
-    macro_rules! visit {
-        ($phase:path, $first:expr, $pager:ident) => {
-            visitor.phase(&$phase, $first, |c, after, n| scope.$pager(c, after, n))?;
-        };
-    }
-    phases_in_order!(visit);
-    Ok(())
-}
+pub static BLOCKERS: &[Blocker] = &[Blocker {
+    table: "guardrails",
+    tables: &["guardrails", "scorers"],
+    why: "a gateway guardrail uses one of its scorers; delete the guardrail first",
+    deleted_experiments: |conn| {
+        scorers::table
+            .select(scorers::experiment_id)
+            .distinct()
+            .filter(scorers::scorer_id.eq_any(guardrails::table.select(guardrails::scorer_id)))
+            .filter(scorers::experiment_id.eq_any(deleted_experiments()))
+            .load(conn)
+    },
+}];

@@ -12,7 +12,8 @@ use diesel::sql_types::{Double, Text};
 use crate::artifacts::sweep::{measure, Action, ArtifactReport, ArtifactSweep};
 use crate::artifacts::{ArtifactStore, Resolver};
 use crate::error::Result;
-use crate::plan::{DELETED, DELETED_MODEL_VERSION};
+use crate::mlflow::{DELETED, DELETED_MODEL_VERSION};
+use crate::plan::rows_in_scope;
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info};
 use crate::scope::{Scope, ScopeRequest};
 use crate::store::revision::StoreSchema;
@@ -167,8 +168,7 @@ pub fn status(
 
     let (scope, _) = Scope::resolve(conn, schema, &ScopeRequest::default())?;
     let row_bytes = average_row_bytes(conn)?;
-    let purge_would_free = scope
-        .rows_in_scope(conn)?
+    let purge_would_free = rows_in_scope(&scope, conn)?
         .into_iter()
         .map(|(table, rows)| TableFree {
             table,

@@ -32,75 +32,10 @@ pub mod location;
 pub mod storage;
 pub mod sweep;
 
+pub use crate::error::ArtifactError;
 pub use cloud::CloudConfig;
 pub use location::{Cloud, Location, LocationIndex, Resolver};
 pub use storage::ArtifactStore;
-
-/// Why an entity's artifacts could not be resolved, sized or deleted. Each is about one location:
-/// the caller reports it, keeps that entity's rows and goes on with the others.
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error(
-        "`{uri}` is stored by the tracking server's artifact proxy: pass --artifacts-destination \
-         with the root that `mlflow server --artifacts-destination` uses (a path or an s3:// URI)"
-    )]
-    NoDestination { uri: String },
-
-    #[error(
-        "`{uri}`: artifact store `{scheme}` is not supported (local paths, file://, s3://, gs:// \
-         and mlflow-artifacts: are): delete its artifacts with that store's own tools"
-    )]
-    Unsupported { uri: String, scheme: String },
-
-    #[error(
-        "refusing to delete the artifacts at `{uri}`: {why}. Delete them by hand if they must go"
-    )]
-    Refused { uri: String, why: &'static str },
-
-    #[error(
-        "refusing to delete the artifacts at `{uri}`: they lie outside their experiment's \
-         artifact location `{experiment}`, where MLflow puts them. Delete them by hand if they \
-         must go"
-    )]
-    OutsideExperiment { uri: String, experiment: String },
-
-    #[error("invalid --artifacts-destination `{destination}`: {why}")]
-    InvalidDestination { destination: String, why: &'static str },
-
-    #[error(
-        "refusing to delete {location}: {count} live location(s) lie inside it ({}{}). Delete \
-         those entities first, or move their artifacts out",
-        .first.join(", "),
-        if *.count > .first.len() { ", ..." } else { "" }
-    )]
-    LiveInside { location: String, count: usize, first: Vec<String> },
-
-    #[error(
-        "refusing to delete {location}: the store also names `{first}`, which could lie \
-         anywhere and cannot be resolved, so no deletion can be checked against it. Pass \
-         --artifacts-destination (the root of `mlflow server --artifacts-destination`) for \
-         mlflow-artifacts: locations"
-    )]
-    Unchecked { location: String, first: String },
-
-    #[error(
-        "cannot reach {location}: {reason}. Check the store's settings (AWS_* variables and \
-         MLFLOW_S3_ENDPOINT_URL for S3, GOOGLE_APPLICATION_CREDENTIALS for GCS)"
-    )]
-    Client { location: String, reason: String },
-
-    #[error("cannot start the runtime for artifact deletion: {0}")]
-    Runtime(#[source] std::io::Error),
-
-    #[error("cannot measure the artifacts at {location}: {reason}; {hint}")]
-    Size { location: String, reason: String, hint: &'static str },
-
-    #[error(
-        "deleting the artifacts at {location} failed after {deleted} object(s): {reason}. The \
-         rest is still there: {hint}, then rerun to finish"
-    )]
-    Delete { location: String, deleted: u64, reason: String, hint: &'static str },
-}
 
 /// What a location holds: its objects (files) and their bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -23,7 +23,7 @@
 //!   `mlflow-artifacts:` URI without --artifacts-destination, an `http(s)://` one), nothing is
 //!   deleted: no check could be made against it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 use std::time::Instant;
 
@@ -32,10 +32,15 @@ use diesel::prelude::*;
 use tracing::{debug, info, warn};
 
 use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver, Usage};
+use crate::error::Error;
 use crate::error::Result;
-use crate::plan::{Entity, Located, Phase, DELETED_MODEL_VERSION, TRACE_ARTIFACT_LOCATION_TAG};
+use crate::mlflow::{ExperimentId, DELETED_MODEL_VERSION, TRACE_ARTIFACT_LOCATION_TAG};
+use crate::plan::{
+    experiments_in_scope_among, visit_phases, Container, Entity, Located, Phase, PhaseVisitor,
+    DEFAULT_BATCH_SIZE,
+};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info, trace_tags};
-use crate::scope::{visit_phases, PhaseVisitor, Scope, DEFAULT_BATCH_SIZE};
+use crate::scope::Scope;
 use crate::store::revision::StoreSchema;
 use crate::store::DbConnection;
 
@@ -77,8 +82,7 @@ pub struct KeptEntity {
 pub enum Action {
     /// Delete it: a purge.
     Delete,
-    /// Size it and list it: a dry run, whose rolled-back deletes still tell which experiments
-    /// keep some of their entities.
+    /// Size it and list it: a dry run.
     Size,
     /// Size it, reading only: `status`, for which every experiment in scope goes whole.
     Measure,
@@ -98,7 +102,10 @@ pub struct ArtifactSweep {
     purged: Vec<Location>,
     /// When sizing: bytes already counted for the entities of each experiment the purge
     /// deletes, so that the experiment's tree counts only the rest, as a purge would find it.
-    counted_in: HashMap<i32, Usage>,
+    counted_in: HashMap<ExperimentId, Usage>,
+    /// The experiments of the entities kept so far. A dry run deletes nothing, so these, not
+    /// the store, tell which experiments would keep some of their entities.
+    kept_in: HashSet<ExperimentId>,
 }
 
 impl ArtifactSweep {
@@ -175,6 +182,7 @@ impl ArtifactSweep {
             unchecked,
             purged: Vec::new(),
             counted_in: HashMap::new(),
+            kept_in: HashSet::new(),
         })
     }
 
@@ -203,15 +211,20 @@ impl ArtifactSweep {
                 "its experiment could not be found, so neither could its artifacts".into(),
             );
         }
-        let held = if entity == Entity::Experiment && self.action != Action::Measure {
-            let ids: Vec<i32> = ids.iter().filter_map(|id| id.to_string().parse().ok()).collect();
-            experiments_with_entities(conn, scope.schema(), &ids)?
-        } else {
-            BTreeSet::new()
+        // Experiments' own trees (`status` measures every experiment in scope whole).
+        let roots: Vec<ExperimentId> = located
+            .iter()
+            .filter(|l| matches!(l.container, Container::Root))
+            .map(|l| l.experiment.clone())
+            .collect();
+        let held = match self.action {
+            Action::Delete => experiments_with_entities(conn, scope.schema(), &roots)?,
+            Action::Size => roots.into_iter().filter(|e| self.kept_in.contains(e)).collect(),
+            Action::Measure => BTreeSet::new(),
         };
         let mut targets = Vec::new();
         for located in located {
-            if held.contains(&located.id.to_string()) {
+            if matches!(located.container, Container::Root) && held.contains(&located.experiment) {
                 let error = "some of its runs, traces or logged models were kept (see their \
                              errors): its artifacts stay until they go";
                 keep(report, &located.id, error.to_owned());
@@ -228,13 +241,16 @@ impl ArtifactSweep {
         for (_, target, _) in &targets {
             *own.entry(target.key()).or_default() += 1;
         }
-        let experiments: BTreeSet<i32> =
-            targets.iter().filter_map(|(l, ..)| l.experiment.as_ref().map(|e| e.0)).collect();
-        let experiments: Vec<i32> = experiments.into_iter().collect();
+        let experiments: BTreeSet<&ExperimentId> = targets
+            .iter()
+            .filter(|(l, ..)| matches!(l.container, Container::Experiment(_)))
+            .map(|(l, ..)| &l.experiment)
+            .collect();
+        let experiments: Vec<ExperimentId> = experiments.into_iter().cloned().collect();
         let sized_for_later = if self.action == Action::Delete {
             BTreeSet::new()
         } else {
-            scope.experiments_in_scope_among(conn, &experiments)?
+            experiments_in_scope_among(scope, conn, &experiments)?
         };
         let mut purged = Vec::new();
         for (located, target, experiment) in targets {
@@ -256,15 +272,15 @@ impl ArtifactSweep {
                     continue;
                 }
             };
-            match &located.experiment {
-                Some((experiment, _)) if sized_for_later.contains(experiment) => {
-                    self.counted_in.entry(*experiment).or_default().add_up(usage);
+            match &located.container {
+                Container::Experiment(_) if sized_for_later.contains(&located.experiment) => {
+                    self.counted_in.entry(located.experiment.clone()).or_default().add_up(usage);
                 }
-                None => {
-                    let id = located.id.to_string().parse().unwrap_or(i32::MIN);
-                    usage = usage.less(self.counted_in.remove(&id).unwrap_or_default());
+                Container::Root => {
+                    let counted = self.counted_in.remove(&located.experiment).unwrap_or_default();
+                    usage = usage.less(counted);
                 }
-                Some(_) => {}
+                Container::Experiment(_) => {}
             }
             // A deletion is news for the log; a size is for the report (debug level).
             let duration_ms = started.elapsed().as_millis() as u64;
@@ -290,6 +306,10 @@ impl ArtifactSweep {
             purged.push(target);
         }
         self.purged = purged;
+        let kept_in = located.iter().filter(|l| matches!(l.container, Container::Experiment(_)));
+        for l in kept_in.filter(|l| kept.contains(&l.id)) {
+            self.kept_in.insert(l.experiment.clone());
+        }
         Ok(kept)
     }
 
@@ -308,7 +328,9 @@ impl ArtifactSweep {
         uri: &str,
     ) -> Result<(Location, Option<Location>), ArtifactError> {
         let target = self.resolver.resolve(uri)?;
-        let Some((_, experiment_uri)) = &located.experiment else { return Ok((target, None)) };
+        let Container::Experiment(experiment_uri) = &located.container else {
+            return Ok((target, None));
+        };
         let outside = || ArtifactError::OutsideExperiment {
             uri: uri.to_owned(),
             experiment: experiment_uri.clone().unwrap_or_default(),
@@ -434,7 +456,7 @@ pub fn measure(
     sweep: &mut ArtifactSweep,
     report: &mut ArtifactReport,
 ) -> Result<()> {
-    visit_phases(scope, &mut MeasurePass { conn, scope, sweep, report })
+    visit_phases(&mut MeasurePass { conn, scope, sweep, report })
 }
 
 struct MeasurePass<'a> {
@@ -445,15 +467,18 @@ struct MeasurePass<'a> {
 }
 
 impl PhaseVisitor for MeasurePass<'_> {
-    fn phase<Id: Clone + Display + Ord>(
-        &mut self,
-        phase: &Phase<Id>,
-        mut after: Id,
-        next_batch: impl Fn(&mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
-    ) -> Result<()> {
+    type Error = Error;
+
+    fn phase<Id: Clone + Display + Ord>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
         let Some(artifacts) = &phase.artifacts else { return Ok(()) };
+        let mut after = phase.entities.start.clone();
         loop {
-            let ids = next_batch(self.conn, &after, DEFAULT_BATCH_SIZE as i64)?;
+            let ids = phase.entities.next_batch(
+                self.scope,
+                self.conn,
+                &after,
+                DEFAULT_BATCH_SIZE as i64,
+            )?;
             let Some(last) = ids.last() else { return Ok(()) };
             after = last.clone();
             let located = (artifacts.locate)(self.conn, &ids)?;
@@ -467,9 +492,12 @@ impl PhaseVisitor for MeasurePass<'_> {
 fn experiments_with_entities(
     conn: &mut DbConnection,
     schema: &StoreSchema,
-    ids: &[i32],
-) -> Result<BTreeSet<String>> {
-    let mut held: Vec<i32> = runs::table
+    ids: &[ExperimentId],
+) -> Result<BTreeSet<ExperimentId>> {
+    if ids.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let mut held: Vec<ExperimentId> = runs::table
         .filter(runs::experiment_id.assume_not_null().eq_any(ids))
         .select(runs::experiment_id.assume_not_null())
         .distinct()
@@ -480,7 +508,7 @@ fn experiments_with_entities(
                 .filter(trace_info::experiment_id.eq_any(ids))
                 .select(trace_info::experiment_id)
                 .distinct()
-                .load::<i32>(conn)?,
+                .load::<ExperimentId>(conn)?,
         );
     }
     if schema.has_table("logged_models") {
@@ -489,8 +517,8 @@ fn experiments_with_entities(
                 .filter(logged_models::experiment_id.eq_any(ids))
                 .select(logged_models::experiment_id)
                 .distinct()
-                .load::<i32>(conn)?,
+                .load::<ExperimentId>(conn)?,
         );
     }
-    Ok(held.into_iter().map(|id| id.to_string()).collect())
+    Ok(held.into_iter().collect())
 }

@@ -1,7 +1,8 @@
 //! The purge's safety sequence, in the one order every caller gets: connect; take the store's
 //! lock before anything can wait on the database's own locks; check the schema, that the store
 //! can be written and that the plan covers every reference to what it deletes; bound the
-//! session; resolve and count what goes. Then the confirmation; only after it the index of live
+//! session; resolve and count what goes. A dry run writes nothing: it takes no lock and needs
+//! no session that can write, so it also runs on a standby or as a read-only user. Then the confirmation; only after it the index of live
 //! artifact locations and the batches. The command line, the tests and the benches all purge
 //! through here: [`Prepared::prepare`], [`Prepared::confirm`], [`Confirmed::run`].
 
@@ -16,7 +17,7 @@ use super::{Mode, Options, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
 use crate::artifacts::sweep::ArtifactSweep;
 use crate::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use crate::error::Result;
-use crate::plan::Entity;
+use crate::plan::{count_in_scope, Entity};
 use crate::scope::{Scope, ScopeRequest};
 use crate::store::revision::{StoreSchema, UnknownRevision};
 use crate::store::{self, DbConnection, StoreLock, StoreUri};
@@ -72,8 +73,9 @@ impl Settings {
 /// A purge connected, locked, checked and counted. Nothing is deleted yet.
 pub struct Prepared {
     conn: DbConnection,
-    /// Held until the purge ends: no other writer of the store runs meanwhile.
-    lock: StoreLock,
+    /// Held until the purge ends: no other writer of the store runs meanwhile. None for a dry
+    /// run.
+    lock: Option<StoreLock>,
     schema: StoreSchema,
     scope: Scope,
     counts: BTreeMap<Entity, i64>,
@@ -90,8 +92,9 @@ impl Prepared {
         // One connection does the whole job: batches run one after another.
         let mut conn = uri.establish()?;
         // First: a second purge must not wait on the first one's database locks to learn of it.
-        let lock = store::lock_store(&mut conn, uri)?;
-        let schema = crate::preflight(&mut conn, uri, settings.unknown_revision)?;
+        let writes = settings.mode == Mode::Delete;
+        let lock = writes.then(|| store::lock_store(&mut conn, uri)).transpose()?;
+        let schema = crate::preflight(&mut conn, uri, settings.unknown_revision, writes)?;
         report.mlflow_version = schema.mlflow_version;
         store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
         let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
@@ -99,7 +102,7 @@ impl Prepared {
             warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");
         }
         report.blocked = blocked;
-        let counts = scope.count(&mut conn)?;
+        let counts = count_in_scope(&scope, &mut conn)?;
         Ok(Prepared { conn, lock, schema, scope, counts, settings, started })
     }
 

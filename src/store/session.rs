@@ -45,6 +45,34 @@ where
     }
 }
 
+/// Runs `work` in a transaction that only reads: `READ ONLY` on PostgreSQL and MySQL, which
+/// refuse any write and take no row lock; on SQLite a deferred one, which never takes the
+/// database's write lock, so that the tracking server's next write waits at most for one such
+/// transaction's reads. Works where the session cannot write: a standby, a read-only user.
+pub fn read_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            AnsiTransactionManager::begin_transaction_sql(pg, "BEGIN READ ONLY")?
+        }
+        DbConnection::Mysql(mysql) => {
+            AnsiTransactionManager::begin_transaction_sql(mysql, "START TRANSACTION READ ONLY")?
+        }
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN DEFERRED")?
+        }
+    }
+    let result = work(conn);
+    // Nothing to keep: ending it either way releases what it read under.
+    DbConnection::rollback_transaction(conn)?;
+    result
+}
+
 fn transaction_depth(conn: &mut diesel::SqliteConnection) -> QueryResult<u32> {
     let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
     Ok(status.transaction_depth()?.map_or(0, u32::from))

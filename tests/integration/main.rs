@@ -5,6 +5,7 @@
 mod artifacts;
 mod cli;
 mod doctor;
+mod dry_run;
 mod e2e;
 mod faults;
 mod fixtures;
@@ -131,6 +132,12 @@ pub fn purge(
         &mut |_| {},
     )?;
     Ok(report)
+}
+
+/// A report's rows step by step, as (kind, table, rows): what a dry run counts must be what the
+/// purge then deletes.
+pub fn rows_by_step(report: &Report) -> Vec<(mlflow_janitor::plan::Entity, &'static str, u64)> {
+    report.steps.iter().map(|step| (step.entity, step.table, step.rows)).collect()
 }
 
 /// A database made beside a test store, dropped with it. (A SQLite sibling lives in the test

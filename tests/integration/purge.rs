@@ -74,6 +74,7 @@ fn dry_run_counts_what_a_purge_deletes_and_changes_nothing(backend: Backend) {
     assert_eq!(snapshot(&mut conn), before);
     let real = purge(&store, ScopeRequest::default(), Mode::Delete, 3).unwrap();
     assert!(dry.total_rows() > 0);
+    assert_eq!(crate::rows_by_step(&dry), crate::rows_by_step(&real));
     assert_eq!(dry.rows_by_table, real.rows_by_table);
     assert_eq!(dry.entities, real.entities);
 }
@@ -251,6 +252,7 @@ fn every_known_schema_is_purged_down_to_its_live_rows(backend: Backend) {
             "MLflow {version}: a live row changed, or a deleted one is left"
         );
         assert_eq!(dry.rows_by_table, report.rows_by_table, "MLflow {version}");
+        assert_eq!(crate::rows_by_step(&dry), crate::rows_by_step(&report), "MLflow {version}");
         let purged = |entity| report.entities.get(&entity).copied().unwrap_or(0);
         assert_eq!(purged(Entity::Experiment), 2, "MLflow {version}");
         assert_eq!(purged(Entity::Run), 9, "MLflow {version}");
@@ -298,6 +300,7 @@ fn each_other_kind_is_purged_only_when_asked_and_only_past_its_age(backend: Back
     assert_eq!(snapshot(&mut conn), before);
     let report = purge(&store, every_kind, Mode::Delete, 2).unwrap();
     assert_eq!(dry.rows_by_table, report.rows_by_table);
+    assert_eq!(crate::rows_by_step(&dry), crate::rows_by_step(&report));
     for entity in
         [Entity::LoggedModel, Entity::ModelVersion, Entity::Webhook, Entity::Job, Entity::Trace]
     {
