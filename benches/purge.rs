@@ -290,6 +290,8 @@ fn run() -> BenchResult<bool> {
 
         checkpoint(&copies.server);
         let a = run_janitor(&janitor, &uri_a, &[])?;
+        std::thread::sleep(Duration::from_millis(1500));
+        println!("      rows written after A's purge (ins, upd, del): {:?}", rows_written(&uri_a)?);
         for field in ["entities", "rows_by_table", "steps"] {
             if d.report[field] != a.report[field] {
                 println!("      <-- MISMATCH: the dry run's {field} differ from the purge's");

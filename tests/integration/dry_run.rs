@@ -292,3 +292,58 @@ fn a_dry_run_runs_where_the_purge_may_not_write(backend: Backend) {
         assert_eq!(dry[field], real[field], "{field}");
     }
 }
+
+/// On a PostgreSQL hot standby, whose sessions cannot write, the purge refuses and the dry run
+/// counts what the purge on the primary then deletes.
+#[test]
+fn a_dry_run_runs_on_a_postgresql_standby_where_the_purge_refuses() {
+    let primary = OwnServer::start(Backend::Postgresql);
+    let init = crate::janitor().args(["init", "--backend-store-uri", &primary.uri()]).output();
+    assert!(init.unwrap().status.success());
+    let primary_uri = StoreUri::parse(&primary.uri()).unwrap();
+    let mut conn = primary_uri.establish().unwrap();
+    fixtures::live(&mut conn);
+    fixtures::deleted(&mut conn);
+    shared_rows(&mut conn);
+    let seeded = snapshot(&mut conn);
+    let standby = OwnServer::standby_of(&primary);
+    let standby_uri = standby.uri();
+    let waited = Instant::now();
+    while StoreUri::parse(&standby_uri)
+        .unwrap()
+        .establish()
+        .map(|mut replica| snapshot(&mut replica))
+        .ok()
+        .as_ref()
+        != Some(&seeded)
+    {
+        assert!(waited.elapsed() < Duration::from_secs(30), "the standby did not catch up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let on_standby = |args: &[&str]| {
+        let mut command = crate::janitor();
+        command.arg("purge").args(args).args(["--output", "json"]);
+        command.args(["--backend-store-uri", &standby_uri]);
+        command
+    };
+    on_standby(&["--yes"])
+        .assert()
+        .code(i32::from(exit_code::STORE))
+        .stderr(predicate::str::contains("is read-only"));
+    let dry = on_standby(&["--dry-run"]).output().unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+
+    let purged = crate::janitor()
+        .args(["purge", "--yes", "--output", "json", "--backend-store-uri", &primary.uri()])
+        .output()
+        .unwrap();
+    assert!(purged.status.success(), "{}", String::from_utf8_lossy(&purged.stderr));
+    let real: serde_json::Value = serde_json::from_slice(&purged.stdout).unwrap();
+    assert!(dry["entities"]["run"].as_u64() > Some(0), "{dry}");
+    for field in ["entities", "rows_by_table", "steps"] {
+        assert_eq!(dry[field], real[field], "{field}");
+    }
+    drop(standby);
+}

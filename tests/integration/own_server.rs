@@ -72,6 +72,42 @@ impl OwnServer {
         server
     }
 
+    /// A hot standby of `primary` (a PostgreSQL server of the test's own), streaming from it,
+    /// on a free port of its own: its sessions are read-only, as on a production replica.
+    pub fn standby_of(primary: &OwnServer) -> OwnServer {
+        assert_eq!(primary.backend, Backend::Postgresql);
+        assert!(primary.netns.is_none());
+        let data = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if unsafe { libc::geteuid() } == 0 {
+            let chown = std::process::Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(data.path())
+                .status()
+                .unwrap();
+            assert!(chown.success());
+        }
+        let standby = OwnServer {
+            backend: Backend::Postgresql,
+            data,
+            port,
+            host: primary.host.clone(),
+            netns: None,
+            extra_args: Vec::new(),
+            mariadb: Default::default(),
+        };
+        let db = standby.data.path().join("db");
+        let (host, primary_port) = (primary.host.as_str(), primary.port.to_string());
+        // initdb's trust rules let loopback replicate; -R writes standby.signal and the
+        // connection to the primary; a fast checkpoint starts the copy at once.
+        let basebackup = ["pg_basebackup", "-h", host, "-p", &primary_port, "-U", "postgres"];
+        let mut args = basebackup.to_vec();
+        args.extend(["-D", db.to_str().unwrap(), "-R", "-X", "stream", "-c", "fast"]);
+        standby.run("postgres", &args);
+        standby.start_again();
+        standby
+    }
+
     /// Runs a server tool as the server's user (when the test runs as root).
     fn run(&self, user: &str, program_and_args: &[&str]) {
         let output = self.command(user, program_and_args).output().unwrap();
