@@ -29,7 +29,7 @@ pub use store::revision::{StoreSchema, UnknownRevision};
 pub use store::{Backend, DbConnection, StoreUri};
 
 /// Checks that a store can be purged safely: its schema revision is known (or `unknown` allows
-/// it), it can be written (when the purge `writes`: not a dry run), and every table that
+/// it), every table of the plan can be deleted from (when the purge `writes`: not a dry run), and every table that
 /// references what the plan deletes is in the plan or cleared by the database. Returns what the
 /// store's schema holds.
 pub fn preflight(
@@ -40,7 +40,12 @@ pub fn preflight(
 ) -> Result<StoreSchema> {
     let schema = StoreSchema::read(conn, uri, unknown)?;
     if writes {
-        store::check_writable(conn, uri)?;
+        let steps = plan::steps_in_order();
+        let mut tables: Vec<&str> = steps.iter().map(|step| step.table).collect();
+        tables.retain(|table| schema.has_table(table));
+        tables.sort_unstable();
+        tables.dedup();
+        store::check_writable(conn, uri, &tables)?;
     }
     coverage::check_store(&catalog::foreign_keys(conn)?)?;
     Ok(schema)

@@ -84,33 +84,36 @@ struct Setting {
     value: String,
 }
 
-/// Refuses a store whose sessions cannot write, before any work, rather than failing at the
-/// first batch.
-pub fn check_writable(conn: &mut DbConnection, uri: &StoreUri) -> Result<()> {
+/// Refuses a store whose sessions cannot delete from `tables`, before any work, rather than
+/// failing at the first batch: a read-only server or session, a read-only file, or a user that
+/// may read but not delete.
+pub fn check_writable(conn: &mut DbConnection, uri: &StoreUri, tables: &[&str]) -> Result<()> {
     let read_only = |why: String| Err(Error::ReadOnly { uri: uri.to_string(), why });
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            let row: Setting =
-                diesel::sql_query("SELECT current_setting('transaction_read_only') AS value")
-                    .get_result(pg)?;
-            if row.value == "on" {
-                return read_only("default_transaction_read_only, or a standby server".into());
-            }
-            Ok(())
+    if let DbConnection::Postgresql(pg) = conn {
+        let row: Setting =
+            diesel::sql_query("SELECT current_setting('transaction_read_only') AS value")
+                .get_result(pg)?;
+        if row.value == "on" {
+            return read_only("default_transaction_read_only, or a standby server".into());
         }
-        // No setting tells it on every version (read_only, super_read_only, tx_read_only,
-        // transaction_read_only, a read-only file or folder): try a write that changes nothing.
-        _ => {
-            let probe = conn.transaction(|conn| {
-                diesel::sql_query("UPDATE alembic_version SET version_num = version_num")
-                    .execute(conn)?;
-                Err::<(), _>(diesel::result::Error::RollbackTransaction)
-            });
-            match probe {
-                Ok(()) | Err(diesel::result::Error::RollbackTransaction) => Ok(()),
-                Err(e) => read_only(one_line(&e.to_string())),
+    }
+    // No setting tells the rest on every version (read_only, super_read_only,
+    // transaction_read_only, a read-only file or folder, privileges): try writes that change
+    // nothing. SQLite has no privileges: one write to the file tells.
+    let probe = conn.transaction(|conn| {
+        if let DbConnection::Sqlite(_) = conn {
+            diesel::sql_query("UPDATE alembic_version SET version_num = version_num")
+                .execute(conn)?;
+        } else {
+            for table in tables {
+                diesel::sql_query(format!("DELETE FROM {table} WHERE 1 = 0")).execute(conn)?;
             }
         }
+        Err::<(), _>(diesel::result::Error::RollbackTransaction)
+    });
+    match probe {
+        Ok(()) | Err(diesel::result::Error::RollbackTransaction) => Ok(()),
+        Err(e) => read_only(one_line(&e.to_string())),
     }
 }
 
