@@ -408,7 +408,8 @@ fn run() -> BenchResult<bool> {
     );
     let wall_d = mean(&walls_d);
     println!(
-        "  wall time D (dry run):  {:.2} s  [{}]  ratio D/A {:.2}  (target <= 1)  peak RSS {:.1} MB",
+        "  wall time D (dry run):  {:.2} s  [{}]  ratio D/A {:.2}  (target <= 1)  \
+         peak RSS {:.1} MB",
         wall_d.as_secs_f64(),
         walls_d.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", "),
         wall_d.as_secs_f64() / wall_a.as_secs_f64(),

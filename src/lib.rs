@@ -3,9 +3,10 @@
 //! The library owns the domain: the schema mirror ([`schema`]) and what its rows mean
 //! ([`mlflow`]: each kind's typed id, MLflow's deletion marks), what to purge ([`scope`]), the
 //! delete plan ([`plan`]), its check against the store's foreign keys ([`coverage`]) and the
-//! purge itself, its safety sequence and its read-only dry run included ([`purge`]). Below them, two layers: the store
-//! ([`store`]: URI, connections, sessions, catalog) and the artifacts ([`artifacts`]: locations,
-//! cloud settings, storage, the sweep). The binary is a thin command-line layer over it.
+//! purge itself, its safety sequence and its read-only dry run included ([`purge`]). Below
+//! them, two layers: the store ([`store`]: URI, connections, sessions, catalog) and the
+//! artifacts ([`artifacts`]: locations, cloud settings, storage, the sweep). The binary is a
+//! thin command-line layer over it.
 
 pub mod artifacts;
 pub mod coverage;
@@ -29,9 +30,9 @@ pub use store::revision::{StoreSchema, UnknownRevision};
 pub use store::{Backend, DbConnection, StoreUri};
 
 /// Checks that a store can be purged safely: its schema revision is known (or `unknown` allows
-/// it), every table of the plan can be deleted from (when the purge `writes`: not a dry run), and every table that
-/// references what the plan deletes is in the plan or cleared by the database. Returns what the
-/// store's schema holds.
+/// it), every table of the plan can be deleted from (when the purge `writes`: not a dry run),
+/// and every table that references what the plan deletes is in the plan or cleared by the
+/// database. Returns what the store's schema holds.
 pub fn preflight(
     conn: &mut DbConnection,
     uri: &StoreUri,

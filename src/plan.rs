@@ -89,35 +89,30 @@ fn row_key(key: &impl std::hash::Hash) -> RowKey {
 }
 
 /// `count!(table, |conn, ids, cutoffs| filter)`: how a dry run counts the rows `filter`
-/// matches. The tables whose rows can tie two entities are named here, with their primary keys;
-/// a test checks that every table two steps delete from is among them.
+/// matches. The tables whose rows can tie two entities are named here, with the Rust type of
+/// their primary key; a test checks that every table two steps delete from is among them.
 macro_rules! count {
-    (@keys $table:ident, ($($key:ident),+): $type:ty, |$conn:ident, $ids:ident, $cutoffs:ident| $filter:expr) => {
+    (@keys $table:ident: $key:ty, |$conn:ident, $ids:ident, $cutoffs:ident| $filter:expr) => {
         Count::Keys(|$conn, $ids, $cutoffs| {
-            let keys: Vec<$type> =
-                $table::table.filter($filter).select(($($table::$key),+)).load($conn)?;
+            let keys: Vec<$key> =
+                $table::table.filter($filter).select($table::table.primary_key()).load($conn)?;
             Ok(keys.iter().map(row_key).collect())
         })
     };
     (inputs, $($closure:tt)+) => {
-        count!(@keys inputs, (source_type, source_id, destination_type, destination_id):
-            (String, String, String, String), $($closure)+)
+        count!(@keys inputs: (String, String, String, String), $($closure)+)
     };
     (input_tags, $($closure:tt)+) => {
-        count!(@keys input_tags, (input_uuid, name): (String, String), $($closure)+)
+        count!(@keys input_tags: (String, String), $($closure)+)
     };
     (entity_associations, $($closure:tt)+) => {
-        count!(@keys entity_associations,
-            (source_type, source_id, destination_type, destination_id):
-            (String, String, String, String), $($closure)+)
+        count!(@keys entity_associations: (String, String, String, String), $($closure)+)
     };
     (logged_model_metrics, $($closure:tt)+) => {
-        count!(@keys logged_model_metrics,
-            (model_id, metric_name, metric_timestamp_ms, metric_step, run_id):
-            (String, String, i64, i64, String), $($closure)+)
+        count!(@keys logged_model_metrics: (String, String, i64, i64, String), $($closure)+)
     };
     (review_queue_items, $($closure:tt)+) => {
-        count!(@keys review_queue_items, (queue_id, item_id): (String, String), $($closure)+)
+        count!(@keys review_queue_items: (String, String), $($closure)+)
     };
     ($table:ident, |$conn:ident, $ids:ident, $cutoffs:ident| $filter:expr) => {
         Count::Rows(|$conn, $ids, $cutoffs| $table::table.filter($filter).count().get_result($conn))
@@ -160,8 +155,9 @@ pub struct InScope<Id: 'static> {
     /// Whether the scope takes this kind at all: asked for, and the store has its table.
     pub taken: fn(&Scope) -> bool,
     /// The next `limit` ids after `after`, in key order.
-    pub next: fn(&Scope, &mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
-    pub count: fn(&Scope, &mut DbConnection) -> QueryResult<i64>,
+    pub page: fn(&Scope, &mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
+    /// How many there are.
+    pub total: fn(&Scope, &mut DbConnection) -> QueryResult<i64>,
 }
 
 impl<Id> InScope<Id> {
@@ -175,14 +171,14 @@ impl<Id> InScope<Id> {
         if !(self.taken)(scope) {
             return Ok(Vec::new());
         }
-        (self.next)(scope, conn, after, limit)
+        (self.page)(scope, conn, after, limit)
     }
 
     pub fn count(&self, scope: &Scope, conn: &mut DbConnection) -> QueryResult<i64> {
         if !(self.taken)(scope) {
             return Ok(0);
         }
-        (self.count)(scope, conn)
+        (self.total)(scope, conn)
     }
 }
 
@@ -408,8 +404,7 @@ fn as_text(ids: &[ExperimentId]) -> Vec<String> {
 // Which entities a scope takes, kind by kind. Each keeps one static shape (no boxing) so that
 // it runs unchanged on every backend of `DbConnection`.
 
-/// The experiments in scope, as a filter on `experiments`. The scope's queries keep one static
-/// shape (no boxing) so that they run unchanged on every backend of `DbConnection`.
+/// The experiments in scope, as a filter on `experiments`.
 macro_rules! experiment_in_scope {
     ($scope:expr) => {
         experiments::experiment_id.eq_any(&$scope.experiments).or($scope
@@ -509,7 +504,7 @@ macro_rules! in_scope {
         InScope {
             start: $start,
             taken: |$taken_scope| $taken,
-            next: |$scope, conn, after, limit| {
+            page: |$scope, conn, after, limit| {
                 $table::table
                     .select($table::$key)
                     .filter($filter)
@@ -518,7 +513,7 @@ macro_rules! in_scope {
                     .limit(limit)
                     .load(conn)
             },
-            count: |$scope, conn| $table::table.filter($filter).count().get_result(conn),
+            total: |$scope, conn| $table::table.filter($filter).count().get_result(conn),
         }
     };
 }
@@ -900,7 +895,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
     entities: InScope {
         start: ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN },
         taken: |scope| scope.wants(scope.retention.model_versions, "model_versions"),
-        next: |scope, conn, after, limit| {
+        page: |scope, conn, after, limit| {
             // Keyset paging over (workspace, name, version), spelled out: no row-value
             // comparison works on every backend.
             let keys: Vec<(String, String, i32)> = model_versions::table
@@ -923,7 +918,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
                 .map(|(workspace, name, version)| ModelVersionKey { workspace, name, version })
                 .collect())
         },
-        count: |scope, conn| {
+        total: |scope, conn| {
             model_versions::table.filter(model_versions_in_scope!(scope)).count().get_result(conn)
         },
     },

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::plan::{steps_in_order, visit_phases, Count, Entity, Phase, PhaseVisitor, RowKey};
 use crate::scope::{BlockedExperiment, Cutoffs, Scope};
 use crate::store::revision::StoreSchema;
-use crate::store::{read_transaction, write_transaction, DbConnection};
+use crate::store::{write_transaction, DbConnection};
 
 mod prepare;
 
@@ -28,8 +28,7 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Count what would go, reading only: batch by batch like a purge, in read-only
-    /// transactions.
+    /// Count what would go, reading only: batch by batch like a purge, in a read-only session.
     DryRun,
     Delete,
 }
@@ -172,8 +171,8 @@ impl Options {
 /// purge started comes back as [`Error::PartlyDone`], the deadline as [`Error::NotFinished`], a
 /// stop signal as [`Error::Interrupted`]: either way the batches before it stay committed, whole.
 ///
-/// A dry run pages through the same batches in read-only transactions and counts what each
-/// step would delete, each row once, at the step that would delete it (see
+/// A dry run pages through the same batches in a read-only session and counts what each step
+/// would delete, each row once, at the step that would delete it (see
 /// [`crate::plan::Count`]): its counts are those a purge then reports.
 ///
 /// With `artifacts`, each batch's artifacts go first (see [`crate::artifacts::sweep`]); an entity
@@ -270,7 +269,7 @@ impl PhaseVisitor for PhaseRunner<'_> {
             self.options.stop_before_next_batch(self.report.batches)?;
             let started = Instant::now();
             let mode = self.options.mode;
-            let batch = |conn: &mut DbConnection| {
+            let mut batch = |conn: &mut DbConnection| {
                 let ids = phase.entities.next_batch(self.scope, conn, &after, self.limit)?;
                 if ids.is_empty() {
                     return Ok((ids, Vec::new(), Vec::new()));
@@ -297,9 +296,11 @@ impl PhaseVisitor for PhaseRunner<'_> {
                 };
                 Ok::<_, Error>((ids, purged, rows))
             };
+            // A dry run's session is read-only: each statement is a read transaction of its own,
+            // so no lock is held while artifact stores answer.
             let (ids, purged, rows) = match mode {
                 Mode::Delete => write_transaction(self.conn, batch)?,
-                Mode::DryRun => read_transaction(self.conn, batch)?,
+                Mode::DryRun => batch(self.conn)?,
             };
             let Some(last) = ids.last() else { break };
             after = last.clone();

@@ -32,8 +32,7 @@ use diesel::prelude::*;
 use tracing::{debug, info, warn};
 
 use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Resolver, Usage};
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mlflow::{ExperimentId, DELETED_MODEL_VERSION, TRACE_ARTIFACT_LOCATION_TAG};
 use crate::plan::{
     experiments_in_scope_among, visit_phases, Container, Entity, Located, Phase, PhaseVisitor,
@@ -224,7 +223,8 @@ impl ArtifactSweep {
         };
         let mut targets = Vec::new();
         for located in located {
-            if matches!(located.container, Container::Root) && held.contains(&located.experiment) {
+            let root = matches!(located.container, Container::Root);
+            if root && held.contains(&located.experiment) {
                 let error = "some of its runs, traces or logged models were kept (see their \
                              errors): its artifacts stay until they go";
                 keep(report, &located.id, error.to_owned());
@@ -277,8 +277,8 @@ impl ArtifactSweep {
                     self.counted_in.entry(located.experiment.clone()).or_default().add_up(usage);
                 }
                 Container::Root => {
-                    let counted = self.counted_in.remove(&located.experiment).unwrap_or_default();
-                    usage = usage.less(counted);
+                    let counted = self.counted_in.remove(&located.experiment);
+                    usage = usage.less(counted.unwrap_or_default());
                 }
                 Container::Experiment(_) => {}
             }

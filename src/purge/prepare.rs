@@ -1,10 +1,11 @@
 //! The purge's safety sequence, in the one order every caller gets: connect; take the store's
-//! lock before anything can wait on the database's own locks; check the schema, that the store
-//! can be written and that the plan covers every reference to what it deletes; bound the
-//! session; resolve and count what goes. A dry run writes nothing: it takes no lock and needs
-//! no session that can write, so it also runs on a standby or as a read-only user. Then the confirmation; only after it the index of live
-//! artifact locations and the batches. The command line, the tests and the benches all purge
-//! through here: [`Prepared::prepare`], [`Prepared::confirm`], [`Confirmed::run`].
+//! lock before anything can wait on the database's own locks; bound the session; check the
+//! schema, that the store can be written and that the plan covers every reference to what it
+//! deletes; resolve and count what goes. Then the confirmation; only after it the index of live
+//! artifact locations and the batches. A dry run's session is read-only from the start: it takes
+//! no lock and needs no right to write, so it also runs on a standby or as a read-only user. The
+//! command line, the tests and the benches all purge through here: [`Prepared::prepare`],
+//! [`Prepared::confirm`], [`Confirmed::run`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
@@ -93,10 +94,14 @@ impl Prepared {
         let mut conn = uri.establish()?;
         // First: a second purge must not wait on the first one's database locks to learn of it.
         let writes = settings.mode == Mode::Delete;
+        if !writes {
+            store::read_only_session(&mut conn)?;
+        }
         let lock = writes.then(|| store::lock_store(&mut conn, uri)).transpose()?;
+        // Before the checks: the writability probe waits for locks too.
+        store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
         let schema = crate::preflight(&mut conn, uri, settings.unknown_revision, writes)?;
         report.mlflow_version = schema.mlflow_version;
-        store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
         let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
         for b in &blocked {
             warn!(experiment.id = b.experiment_id, reason = b.reason, "experiment kept");

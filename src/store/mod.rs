@@ -10,7 +10,7 @@ mod uri;
 
 pub use connection::{Backend, DbBackend, DbConnection, DbPool, StoreConnector};
 pub use session::{
-    check_writable, limit_session, lock_store, read_transaction, remote_address, write_transaction,
-    StoreLock,
+    check_writable, limit_session, lock_store, read_only_session, remote_address,
+    write_transaction, StoreLock,
 };
 pub use uri::{redact, StoreUri, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URI};

@@ -45,32 +45,19 @@ where
     }
 }
 
-/// Runs `work` in a transaction that only reads: `READ ONLY` on PostgreSQL and MySQL, which
-/// refuse any write and take no row lock; on SQLite a deferred one, which never takes the
-/// database's write lock, so that the tracking server's next write waits at most for one such
-/// transaction's reads. Works where the session cannot write: a standby, a read-only user.
-pub fn read_transaction<T, E>(
-    conn: &mut DbConnection,
-    work: impl FnOnce(&mut DbConnection) -> std::result::Result<T, E>,
-) -> std::result::Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            AnsiTransactionManager::begin_transaction_sql(pg, "BEGIN READ ONLY")?
-        }
-        DbConnection::Mysql(mysql) => {
-            AnsiTransactionManager::begin_transaction_sql(mysql, "START TRANSACTION READ ONLY")?
-        }
-        DbConnection::Sqlite(sqlite) => {
-            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN DEFERRED")?
-        }
-    }
-    let result = work(conn);
-    // Nothing to keep: ending it either way releases what it read under.
-    DbConnection::rollback_transaction(conn)?;
-    result
+/// Makes the session read-only, for a dry run: on PostgreSQL and MySQL each later statement runs
+/// in a read-only transaction of its own (the session's default), which refuses any write and
+/// takes no row lock; SQLite's `query_only` refuses writes, and its statements, each a read
+/// transaction of its own, never take the write lock, so the tracking server's next write waits
+/// at most for one statement. Works where the session cannot write: a standby, a read-only user.
+pub fn read_only_session(conn: &mut DbConnection) -> Result<()> {
+    let statement = match conn.backend() {
+        Backend::Postgresql => "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+        Backend::Mysql => "SET SESSION TRANSACTION READ ONLY",
+        Backend::Sqlite => "PRAGMA query_only = ON",
+    };
+    conn.batch_execute(statement)?;
+    Ok(())
 }
 
 fn transaction_depth(conn: &mut diesel::SqliteConnection) -> QueryResult<u32> {

@@ -184,11 +184,12 @@ fn s3_artifacts_of_purged_entities_go_and_live_ones_stay() {
 fn purge_with_artifacts(
     store: &TestStore,
     cloud: CloudConfig,
+    mode: Mode,
 ) -> (mlflow_janitor::Result<()>, Report) {
-    let mut settings = Settings::new(store.uri().clone(), ScopeRequest::default(), Mode::Delete);
+    let mut settings = Settings::new(store.uri().clone(), ScopeRequest::default(), mode);
     settings.batch_size = 2;
     settings.artifacts = Some(ArtifactSettings { resolver: Resolver::new(None).unwrap(), cloud });
-    let mut report = Report::new("test".into(), "", Mode::Delete);
+    let mut report = Report::new("test".into(), "", mode);
     let result = Prepared::prepare(settings, &mut report)
         .and_then(|prepared| prepared.confirm(|_| Ok(())))
         .and_then(|confirmed| confirmed.run(None, &mut report, &mut |_| {}));
@@ -239,6 +240,36 @@ fn artifacts_under(conn: &mut DbConnection, root: &str) -> Vec<PathBuf> {
     paths
 }
 
+/// A dry run keeps what the purge then keeps, though it deletes nothing: a run of deleted
+/// experiment 3 whose location lies outside the experiment's, and so experiment 3 itself, whose
+/// tree waits for its runs. It counts, step by step, what the purge deletes.
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn a_dry_run_keeps_the_entities_and_experiments_the_purge_keeps(backend: Backend) {
+    let (store, mut conn) = fixtures::seeded_store(backend);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mlruns");
+    artifacts_under(&mut conn, root.to_str().unwrap());
+    let elsewhere = format!("{}/elsewhere/doomed-run-3a", dir.path().display());
+    diesel::update(runs::table.filter(runs::run_uuid.eq("doomed-run-3a")))
+        .set(runs::artifact_uri.eq(&elsewhere))
+        .execute(&mut conn)
+        .unwrap();
+    let before = files(dir.path());
+
+    let (dry_result, dry) = purge_with_artifacts(&store, CloudConfig::default(), Mode::DryRun);
+    assert!(matches!(dry_result, Err(Error::EntitiesKept { dry_run: true, .. })), "{dry_result:?}");
+    assert_eq!(files(dir.path()), before);
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default(), Mode::Delete);
+    assert!(matches!(result, Err(Error::EntitiesKept { dry_run: false, .. })), "{result:?}");
+    let kept = |report: &Report| -> Vec<String> {
+        report.artifacts.as_ref().unwrap().kept.iter().map(|k| k.id.clone()).collect()
+    };
+    assert_eq!(kept(&report), ["doomed-run-3a", "3"]);
+    assert_eq!(kept(&dry), kept(&report));
+    assert_eq!(crate::rows_by_step(&dry), crate::rows_by_step(&report));
+}
+
 /// A run whose artifact URI climbs out with `..`, one that lies outside its experiment's
 /// location, and one a live model version was registered from (`runs:/`) keep their rows and
 /// files; everything else is purged. Once their URIs are fixed and the version is gone, a rerun
@@ -277,7 +308,7 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
         .unwrap();
     let before = files(dir.path());
 
-    let (result, report) = purge_with_artifacts(&store, CloudConfig::default());
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default(), Mode::Delete);
     let err = result.unwrap_err();
     assert!(matches!(err, Error::EntitiesKept { kept: 3, dry_run: false, .. }), "{err}");
     assert_eq!(err.exit_status(), 9);
@@ -316,7 +347,7 @@ fn a_run_pointing_outside_its_experiment_is_refused_and_the_rest_purged(backend:
             .unwrap();
     }
     diesel::delete(model_versions::table).execute(&mut conn).unwrap();
-    let (result, report) = purge_with_artifacts(&store, CloudConfig::default());
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default(), Mode::Delete);
     result.unwrap();
     assert_eq!(report.entities[&mlflow_janitor::plan::Entity::Run], 3);
     let expected: std::collections::BTreeMap<_, _> = expected
@@ -365,7 +396,7 @@ fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
         ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
         ("MLFLOW_S3_ENDPOINT_URL", moto.endpoint()),
     ]);
-    let (result, report) = purge_with_artifacts(&store, config);
+    let (result, report) = purge_with_artifacts(&store, config, Mode::Delete);
     let err = result.unwrap_err();
     let artifacts = report.artifacts.unwrap();
     let kept: Vec<&str> = artifacts.kept.iter().map(|k| k.id.as_str()).collect();
@@ -465,7 +496,7 @@ fn a_live_proxied_location_that_cannot_be_resolved_stops_every_deletion() {
     relocate(&mut conn, &[(&format!("{}/2", root.display()), "mlflow-artifacts:/2")]);
     let before = files(dir.path());
 
-    let (result, report) = purge_with_artifacts(&store, CloudConfig::default());
+    let (result, report) = purge_with_artifacts(&store, CloudConfig::default(), Mode::Delete);
     assert!(matches!(result, Err(Error::EntitiesKept { .. })), "{result:?}");
     let artifacts = report.artifacts.unwrap();
     assert_eq!(artifacts.locations, 0);
