@@ -148,38 +148,16 @@ pub struct Phase<Id: 'static> {
 }
 
 /// The entities of one kind that a scope takes, read in keyset-paged batches so memory stays
-/// flat.
+/// flat. [`Phase::next_batch`] and [`Phase::count_in`] page and count them.
 pub struct InScope<Id: 'static> {
     /// The key before the first: the first page starts after it.
     pub start: Id,
-    /// Whether the scope takes this kind at all: asked for, and the store has its table.
+    /// Whether the scope asks for this kind at all (the store must also have its table).
     pub taken: fn(&Scope) -> bool,
     /// The next `limit` ids after `after`, in key order.
     pub page: fn(&Scope, &mut DbConnection, &Id, i64) -> QueryResult<Vec<Id>>,
     /// How many there are.
     pub total: fn(&Scope, &mut DbConnection) -> QueryResult<i64>,
-}
-
-impl<Id> InScope<Id> {
-    pub fn next_batch(
-        &self,
-        scope: &Scope,
-        conn: &mut DbConnection,
-        after: &Id,
-        limit: i64,
-    ) -> QueryResult<Vec<Id>> {
-        if !(self.taken)(scope) {
-            return Ok(Vec::new());
-        }
-        (self.page)(scope, conn, after, limit)
-    }
-
-    pub fn count(&self, scope: &Scope, conn: &mut DbConnection) -> QueryResult<i64> {
-        if !(self.taken)(scope) {
-            return Ok(0);
-        }
-        (self.total)(scope, conn)
-    }
 }
 
 /// How a purge with `--artifacts` finds and holds a batch's artifact locations.
@@ -230,6 +208,34 @@ fn in_experiments<Id>(
 impl<Id> Phase<Id> {
     pub fn steps(&self) -> impl Iterator<Item = &Step<Id>> {
         self.children.iter().chain(std::iter::once(&self.entity_rows))
+    }
+
+    /// Whether `scope` takes any of these entities: asked for, and the store's MLflow version
+    /// has their table.
+    fn taken(&self, scope: &Scope) -> bool {
+        scope.schema.has_table(self.entity_rows.table) && (self.entities.taken)(scope)
+    }
+
+    /// The next `limit` entities in `scope` after `after`, in key order.
+    pub fn next_batch(
+        &self,
+        scope: &Scope,
+        conn: &mut DbConnection,
+        after: &Id,
+        limit: i64,
+    ) -> QueryResult<Vec<Id>> {
+        if !self.taken(scope) {
+            return Ok(Vec::new());
+        }
+        (self.entities.page)(scope, conn, after, limit)
+    }
+
+    /// How many of these entities `scope` takes.
+    pub fn count_in(&self, scope: &Scope, conn: &mut DbConnection) -> QueryResult<i64> {
+        if !self.taken(scope) {
+            return Ok(0);
+        }
+        (self.entities.total)(scope, conn)
     }
 }
 
@@ -491,8 +497,8 @@ macro_rules! jobs_in_scope {
 }
 
 /// `in_scope!(table.key from START, |scope| filter)`: the entities of `table` that `filter`
-/// takes, paged by `key` from after `START`; `if |scope| condition` when the scope may not take
-/// the kind at all.
+/// takes, paged by `key` from after `START`; `if |scope| condition` when the scope takes the
+/// kind only when asked.
 macro_rules! in_scope {
     ($table:ident . $key:ident from $start:expr, |$scope:ident| $filter:expr) => {
         in_scope!($table.$key from $start, |$scope| $filter, if |_scope| true)
@@ -622,8 +628,7 @@ pub static TRACES: Phase<TraceId> = Phase {
     entity: Entity::Trace,
     entities: in_scope!(
         trace_info.request_id from TraceId(String::new()),
-        |scope| traces_in_scope!(scope),
-        if |scope| scope.schema.has_table("trace_info")
+        |scope| traces_in_scope!(scope)
     ),
     children: &[
         step!(span_metrics.trace_id -> trace_info.request_id: String),
@@ -687,8 +692,7 @@ pub static LOGGED_MODELS: Phase<LoggedModelId> = Phase {
     entity: Entity::LoggedModel,
     entities: in_scope!(
         logged_models.model_id from LoggedModelId(String::new()),
-        |scope| logged_models_in_scope!(scope),
-        if |scope| scope.schema.has_table("logged_models")
+        |scope| logged_models_in_scope!(scope)
     ),
     children: &[
         step!(logged_model_metrics.model_id -> logged_models.model_id: String),
@@ -894,7 +898,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
     entity: Entity::ModelVersion,
     entities: InScope {
         start: ModelVersionKey { workspace: String::new(), name: String::new(), version: i32::MIN },
-        taken: |scope| scope.wants(scope.retention.model_versions, "model_versions"),
+        taken: |scope| scope.wants(scope.retention.model_versions),
         page: |scope, conn, after, limit| {
             // Keyset paging over (workspace, name, version), spelled out: no row-value
             // comparison works on every backend.
@@ -959,7 +963,7 @@ pub static WEBHOOKS: Phase<WebhookId> = Phase {
     entities: in_scope!(
         webhooks.webhook_id from WebhookId(String::new()),
         |scope| webhooks_in_scope!(scope),
-        if |scope| scope.wants(scope.retention.webhooks, "webhooks")
+        if |scope| scope.wants(scope.retention.webhooks)
     ),
     children: &[step!(webhook_events.webhook_id -> webhooks.webhook_id: String)],
     entity_rows: step!(webhooks, "the webhooks, while soft-deleted", |ids, cutoffs| {
@@ -975,7 +979,7 @@ pub static JOBS: Phase<JobId> = Phase {
     entities: in_scope!(
         jobs.id from JobId(String::new()),
         |scope| jobs_in_scope!(scope),
-        if |scope| scope.wants(scope.retention.finished_jobs, "jobs")
+        if |scope| scope.wants(scope.retention.finished_jobs)
     ),
     children: &[step!(job_locks.job_id -> jobs.id: String)],
     entity_rows: step!(jobs, "the jobs, while finished", |ids, cutoffs| {
@@ -1062,7 +1066,7 @@ pub fn count_in_scope(
             &mut self,
             phase: &'static Phase<Id>,
         ) -> QueryResult<()> {
-            let count = phase.entities.count(self.scope, self.conn)?;
+            let count = phase.count_in(self.scope, self.conn)?;
             self.counts.insert(phase.entity, count);
             Ok(())
         }

@@ -270,7 +270,7 @@ impl PhaseVisitor for PhaseRunner<'_> {
             let started = Instant::now();
             let mode = self.options.mode;
             let mut batch = |conn: &mut DbConnection| {
-                let ids = phase.entities.next_batch(self.scope, conn, &after, self.limit)?;
+                let ids = phase.next_batch(self.scope, conn, &after, self.limit)?;
                 if ids.is_empty() {
                     return Ok((ids, Vec::new(), Vec::new()));
                 }

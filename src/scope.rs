@@ -254,9 +254,9 @@ impl Scope {
         Cutoffs { deleted_before_ms: self.cutoff_ms, traces_before_ms: self.traces_before_ms }
     }
 
-    /// True when the kind is asked for and the store's MLflow version has its table.
-    pub(crate) fn wants(&self, asked: bool, table: &str) -> bool {
-        self.all_deleted && asked && self.schema.has_table(table)
+    /// True when a kind purged only when asked is asked for: store-wide purges only.
+    pub(crate) fn wants(&self, asked: bool) -> bool {
+        self.all_deleted && asked
     }
 }
 

@@ -473,12 +473,7 @@ impl PhaseVisitor for MeasurePass<'_> {
         let Some(artifacts) = &phase.artifacts else { return Ok(()) };
         let mut after = phase.entities.start.clone();
         loop {
-            let ids = phase.entities.next_batch(
-                self.scope,
-                self.conn,
-                &after,
-                DEFAULT_BATCH_SIZE as i64,
-            )?;
+            let ids = phase.next_batch(self.scope, self.conn, &after, DEFAULT_BATCH_SIZE as i64)?;
             let Some(last) = ids.last() else { return Ok(()) };
             after = last.clone();
             let located = (artifacts.locate)(self.conn, &ids)?;
