@@ -11,7 +11,10 @@
 //! - B: the same purge as a handful of set-based deletes in one transaction, in-process;
 //! - C: A with `--artifacts`, every run holding one 1 KB file under a local
 //!   `--artifacts-destination` (the seed's runs name `mlflow-artifacts:` locations): what the
-//!   artifact side costs in time and memory (its index of every location the store names).
+//!   artifact side costs in time and memory (its index of every location the store names);
+//! - E: A with `--archive DIR`: what writing every purged row to an archive first costs in time
+//!   and memory (targets: at most 1.5 times A's time, 50 MB), and the archive's size against
+//!   those rows' size in the database.
 //!
 //! Both copies must end with the same row counts (and the expected ones): otherwise the bench
 //! exits non-zero. Every database it makes is dropped at the end, a panic included.
@@ -45,6 +48,8 @@ const ROUNDS: usize = 2;
 
 const TARGET_RATIO: f64 = 1.5;
 const TARGET_RSS_MB: f64 = 50.0;
+const TARGET_ARCHIVE_RATIO: f64 = 1.5;
+const TARGET_ARCHIVE_RSS_MB: f64 = 50.0;
 
 /// The seed, set-based. Run `i` (1..=RUNS) belongs to experiment `(i - 1) % 50 + 1` and is the
 /// `(i - 1) / 50`-th run of it; experiments 41..=50 are soft-deleted with all their runs, and in
@@ -256,6 +261,9 @@ fn run() -> BenchResult<bool> {
     let mut walls_d = Vec::new();
     let mut rss_d = Vec::new();
     let mut rss_c = Vec::new();
+    let mut walls_e = Vec::new();
+    let mut rss_e = Vec::new();
+    let mut sizes_e = None;
     let mut batches = None;
 
     for round in 1..=ROUNDS {
@@ -263,8 +271,9 @@ fn run() -> BenchResult<bool> {
         let uri_a = copies.create(&seeded.uri().database(), &format!("a{round}"))?;
         let uri_b = copies.create(&seeded.uri().database(), &format!("b{round}"))?;
         let uri_c = copies.create(&seeded.uri().database(), &format!("c{round}"))?;
+        let uri_e = copies.create(&seeded.uri().database(), &format!("e{round}"))?;
         println!(
-            "\nround {round}: copied the store three times in {:.1} s",
+            "\nround {round}: copied the store four times in {:.1} s",
             copy_started.elapsed().as_secs_f64()
         );
 
@@ -351,6 +360,28 @@ fn run() -> BenchResult<bool> {
         walls_c.push(c.wall);
         rss_c.push(c.max_rss_kb);
 
+        let rows_bytes = purged_rows_bytes(&mut uri_e.establish()?)?;
+        let archives = tempfile::tempdir()?;
+        checkpoint(&copies.server);
+        let archive_root = archives.path().to_str().ok_or("a UTF-8 temporary path")?;
+        let e = run_janitor(&janitor, &uri_e, &["--archive", archive_root])?;
+        let archive_bytes = dir_bytes(archives.path())?;
+        println!(
+            "  E janitor --archive:   {:>7.2} s  peak RSS {:.1} MB  archive {:.1} MB for {:.1} MB \
+             of rows in the database",
+            e.wall.as_secs_f64(),
+            e.max_rss_kb as f64 / 1024.0,
+            archive_bytes as f64 / 1e6,
+            rows_bytes as f64 / 1e6,
+        );
+        if e.report["rows_by_table"] != a.report["rows_by_table"] {
+            println!("      <-- MISMATCH: the archived purge deleted other rows than A");
+            ok = false;
+        }
+        walls_e.push(e.wall);
+        rss_e.push(e.max_rss_kb);
+        sizes_e = Some((archive_bytes, rows_bytes));
+
         let counts_a = counts(&mut uri_a.establish()?)?;
         let counts_b = counts(&mut uri_b.establish()?)?;
         println!(
@@ -415,6 +446,25 @@ fn run() -> BenchResult<bool> {
         wall_d.as_secs_f64() / wall_a.as_secs_f64(),
         *rss_d.iter().max().unwrap_or(&0) as f64 / 1024.0
     );
+    let wall_e = mean(&walls_e);
+    let ratio_e = wall_e.as_secs_f64() / wall_a.as_secs_f64();
+    let rss_e = *rss_e.iter().max().unwrap_or(&0) as f64 / 1024.0;
+    println!(
+        "  wall time E (--archive): {:.2} s  [{}]  ratio E/A {ratio_e:.2}  (target <= \
+         {TARGET_ARCHIVE_RATIO}){}  peak RSS {rss_e:.1} MB  (target <= {TARGET_ARCHIVE_RSS_MB} MB){}",
+        wall_e.as_secs_f64(),
+        walls_e.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", "),
+        if ratio_e <= TARGET_ARCHIVE_RATIO { "" } else { "  MISSED" },
+        if rss_e <= TARGET_ARCHIVE_RSS_MB { "" } else { "  MISSED" },
+    );
+    if let Some((archive, rows)) = sizes_e {
+        println!(
+            "  archive size:           {:.1} MB, {:.2} of the purged rows' {:.1} MB in the database",
+            archive as f64 / 1e6,
+            archive as f64 / rows as f64,
+            rows as f64 / 1e6
+        );
+    }
     println!(
         "  row counts A == B == expected, dry run D == A, D wrote nothing: {}",
         if ok { "yes" } else { "NO" }
@@ -422,6 +472,34 @@ fn run() -> BenchResult<bool> {
     drop(copies);
     drop(seeded);
     Ok(ok)
+}
+
+/// The bytes the rows a purge deletes take in the database's tables (`pg_column_size` of each
+/// row: tuple data, no indexes), for the tables that hold nearly all of them.
+fn purged_rows_bytes(conn: &mut DbConnection) -> BenchResult<i64> {
+    let doomed = "SELECT run_uuid FROM runs WHERE lifecycle_stage = 'deleted' OR experiment_id IN \
+                  (SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted')";
+    let of_runs = |table: &str| {
+        format!("(SELECT COALESCE(SUM(pg_column_size(t.*)), 0) FROM {table} t WHERE run_uuid IN ({doomed}))")
+    };
+    let tables = ["metrics", "latest_metrics", "params", "tags", "runs"].map(of_runs);
+    let total: Count = diesel::sql_query(format!("SELECT ({})::bigint AS n", tables.join(" + ")))
+        .get_result(conn)?;
+    Ok(total.n)
+}
+
+/// The bytes of the files under `root`.
+fn dir_bytes(root: &std::path::Path) -> BenchResult<u64> {
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        bytes += if entry.file_type()?.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            entry.metadata()?.len()
+        };
+    }
+    Ok(bytes)
 }
 
 /// Rows inserted, updated and deleted in the store's tables, as PostgreSQL counts them.

@@ -28,6 +28,9 @@ pub mod exit_code {
     /// SIGINT or SIGTERM stopped the purge between batches: what was done is whole; rerun to go
     /// on. (A second signal ends it at once, with the shell's 130 or 143.)
     pub const INTERRUPTED: u8 = 10;
+    /// A restore put back everything but entities whose key or name the store holds already
+    /// (taken by another), or whose experiment is gone: the report lists each.
+    pub const LEFT_OUT: u8 = 11;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +111,9 @@ pub enum Error {
     Snapshot(String),
 
     #[error(
-        "refusing to delete without confirmation: pass --yes, or run on a terminal to be asked"
+        "refusing to {action} without confirmation: pass --yes, or run on a terminal to be asked"
     )]
-    ConfirmationRequired,
+    ConfirmationRequired { action: &'static str },
 
     #[error("not confirmed: nothing was deleted")]
     Declined,
@@ -157,6 +160,28 @@ pub enum Error {
     #[error(transparent)]
     Artifacts(#[from] ArtifactError),
 
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+
+    #[error(
+        "{rows} rows of `{table}` were archived but {deleted} deleted (changed meanwhile?); the \
+         batch was rolled back. Rerun to finish"
+    )]
+    ArchivedNotDeleted { table: &'static str, rows: u64, deleted: u64 },
+
+    #[error(
+        "restore stopped after {batches} committed batches: {source}. Each batch came back \
+         whole; rerun it to finish (what came back counts as already there)"
+    )]
+    RestoreStopped { batches: u64, source: Box<Error> },
+
+    #[error(
+        "{left_out} {} left out, the rest restored (the report lists each, and why; the first: \
+         {first})",
+        if *.left_out == 1 { "entity was" } else { "entities were" }
+    )]
+    LeftOut { left_out: usize, first: String },
+
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
 
@@ -181,7 +206,7 @@ impl Error {
             | Error::InvalidSettings(_)
             | Error::NotEmpty { .. }
             | Error::RemoteStore { .. }
-            | Error::ConfirmationRequired => exit_code::USAGE,
+            | Error::ConfirmationRequired { .. } => exit_code::USAGE,
             Error::Connect { .. }
             | Error::NoSqliteFile { .. }
             | Error::NotMlflow { .. }
@@ -193,6 +218,14 @@ impl Error {
             | Error::ReadOnly { .. } => exit_code::STORE,
             Error::Artifacts(ArtifactError::InvalidDestination { .. }) => exit_code::USAGE,
             Error::Artifacts(_) => exit_code::STORE,
+            Error::Archive(
+                ArchiveError::Io { .. }
+                | ArchiveError::Remote { .. }
+                | ArchiveError::UnknownColumn { .. },
+            ) => exit_code::STORE,
+            Error::Archive(_) => exit_code::USAGE,
+            Error::ArchivedNotDeleted { .. } | Error::RestoreStopped { .. } => exit_code::PARTIAL,
+            Error::LeftOut { .. } => exit_code::LEFT_OUT,
             Error::Declined => exit_code::NOT_CONFIRMED,
             Error::ProblemsFound { .. } => exit_code::PROBLEMS_FOUND,
             Error::AlreadyRunning { .. } => exit_code::ALREADY_RUNNING,
@@ -205,6 +238,45 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an archive could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("archive file {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+
+    #[error(
+        "table `{table}` has a column `{column}` that mlflow-janitor does not know (a newer \
+         MLflow?): it could not be archived. Nothing was deleted; use a release that knows it, or \
+         purge without --archive"
+    )]
+    UnknownColumn { table: String, column: String },
+
+    #[error("invalid archive location `{given}`: {why}")]
+    InvalidPlace { given: String, why: String },
+
+    #[error("archive file {url}: {reason}")]
+    Remote { url: String, reason: String },
+
+    #[error("{path} is not an archive: it holds no manifest.jsonl, and no directory that does")]
+    NotAnArchive { path: String },
+
+    #[error("archive {path} is damaged: {why}. Nothing was restored")]
+    Damaged { path: String, why: String },
+
+    #[error(
+        "archive {path} is of MLflow schema revision `{archived}` and the store of `{store}`, \
+         which {why}. Nothing was restored; restore into a store of the archive's revision \
+         (`mlflow-janitor init` makes one)"
+    )]
+    Incompatible { path: String, archived: String, store: String, why: String },
+}
+
+impl ArchiveError {
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        ArchiveError::Io { path: path.display().to_string(), source }
+    }
+}
 
 /// Why an entity's artifacts could not be resolved, sized or deleted. Each is about one location:
 /// the caller reports it, keeps that entity's rows and goes on with the others.

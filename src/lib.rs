@@ -3,11 +3,13 @@
 //! The library owns the domain: the schema mirror ([`schema`]) and what its rows mean
 //! ([`mlflow`]: each kind's typed id, MLflow's deletion marks), what to purge ([`scope`]), the
 //! delete plan ([`plan`]), its check against the store's foreign keys ([`coverage`]) and the
-//! purge itself, its safety sequence and its read-only dry run included ([`purge`]). Below
-//! them, two layers: the store ([`store`]: URI, connections, sessions, catalog) and the
+//! purge itself, its safety sequence and its read-only dry run included ([`purge`]), and the
+//! archive a purge may write and the restore that reads it back ([`archive`]). Below them, two
+//! layers: the store ([`store`]: URI, connections, sessions, catalog, rows as values) and the
 //! artifacts ([`artifacts`]: locations, cloud settings, storage, the sweep). The binary is a
 //! thin command-line layer over it.
 
+pub mod archive;
 pub mod artifacts;
 pub mod coverage;
 pub mod doctor;

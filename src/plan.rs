@@ -21,13 +21,16 @@ use diesel::sql_types::Bool;
 use crate::mlflow::*;
 use crate::schema::*;
 use crate::scope::{Cutoffs, Scope};
+use crate::store::rows::{columns_of, delete_archived, Archived, ColumnDef, TableColumns, Value};
 use crate::store::DbConnection;
 
 /// Entities per batch (per transaction, in a purge) unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// The kinds of entity a purge deletes, in the order their phases run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Entity {
     Run,
@@ -66,6 +69,59 @@ pub struct Step<Id: 'static> {
     pub count: Count<Id>,
     /// The step's rows whose owner is gone, where the plan can tell.
     pub orphans: Option<Orphans>,
+    /// The table's columns, as the schema mirror declares them.
+    pub columns: fn() -> Vec<ColumnDef>,
+    /// Deletes what `delete` deletes and hands each row, every column the store has, to the
+    /// archive as it goes (see [`delete_archived`]).
+    pub archive: ArchiveFn<Id>,
+    /// Which of the batch's entities each row belongs to.
+    pub owner: Owner,
+}
+
+/// Deletes a step's rows, handing each to a sink, with the columns given; returns how many rows
+/// were archived and how many deleted.
+pub type ArchiveFn<Id> = fn(
+    &mut DbConnection,
+    &[Id],
+    &Cutoffs,
+    &TableColumns,
+    &mut dyn FnMut(Vec<Value>) -> crate::Result<()>,
+) -> crate::Result<Archived>;
+
+/// Which entity of a batch a row of a step belongs to: a restore of some of the entities
+/// takes their rows by it. The archive keeps it with each file (`Owner<String>` there).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner<S = &'static str> {
+    /// The row's column holds the entity's key.
+    Column(S),
+    /// The row's `column` holds the `key` of a row of `table` in the same batch, and belongs
+    /// to that row's entity.
+    Via { column: S, table: S, key: S },
+    /// An association of entities of this type: its source's when of the type, else its
+    /// destination's.
+    Association(S),
+    /// A model version's key: workspace, name and version, as `workspace/name/version`.
+    ModelVersion,
+}
+
+impl Owner {
+    pub const fn via(column: &'static str, table: &'static str, key: &'static str) -> Self {
+        Owner::Via { column, table, key }
+    }
+
+    pub fn to_owned(&self) -> Owner<String> {
+        match *self {
+            Owner::Column(column) => Owner::Column(column.to_owned()),
+            Owner::Via { column, table, key } => Owner::Via {
+                column: column.to_owned(),
+                table: table.to_owned(),
+                key: key.to_owned(),
+            },
+            Owner::Association(kind) => Owner::Association(kind.to_owned()),
+            Owner::ModelVersion => Owner::ModelVersion,
+        }
+    }
 }
 
 /// How a dry run counts a step's rows.
@@ -145,6 +201,12 @@ pub struct Phase<Id: 'static> {
     pub entity_rows: Step<Id>,
     /// Where the entities keep artifacts outside the database, if they do.
     pub artifacts: Option<ArtifactsOf<Id>>,
+    /// The entity row's column that names its experiment, for kinds that live in one: a
+    /// restore puts the experiment back first.
+    pub experiment_column: Option<&'static str>,
+    /// Columns of the entity row, besides its key, that no two entities share (an experiment's
+    /// name in its workspace); those the store lacks do not count.
+    pub unique: &'static [&'static [&'static str]],
 }
 
 /// The entities of one kind that a scope takes, read in keyset-paged batches so memory stays
@@ -244,9 +306,10 @@ impl<Id> Phase<Id> {
 /// kind, and a description when the column name alone would not say which rows. Their orphans
 /// are the rows whose `column` names no `parent` row.
 ///
-/// `step!(table via [other, ...], "rows", |ids| filter)`: `via` names the other tables the
-/// filter reads (experiments, always there, aside). `|ids, cutoffs|` for a filter that
-/// re-checks an age. `, orphans: ...` declares their orphans, as [`orphans!`] takes them.
+/// `step!(table via [other, ...], "rows", by owner, |ids| filter)`: `via` names the other
+/// tables the filter reads (experiments, always there, aside); `owner` says which entity each
+/// row belongs to ([`Owner`]). `|ids, cutoffs|` for a filter that re-checks an age.
+/// `, orphans: ...` declares their orphans, as [`orphans!`] takes them.
 macro_rules! step {
     (@rows $column:ident) => {
         stringify!($column)
@@ -274,19 +337,25 @@ macro_rules! step {
             },
             count: count!($table, |conn, ids, _cutoffs| $($only.and)?($table::$column.eq_any(ids))),
             orphans: Some(orphans!($table.$column -> $parent.$key: $type $(where $only)?)),
+            columns: columns_of::<$table::table>,
+            archive: |conn, ids, _cutoffs, columns, sink| {
+                let rows = || $table::table.filter($($only.and)?($table::$column.eq_any(ids)));
+                delete_archived(rows().select(columns.clone()), diesel::delete(rows()), conn, columns, sink)
+            },
+            owner: Owner::Column(stringify!($column)),
         }
     };
     (
-        $table:ident $(via [$($other:ident),+])?, $rows:literal, |$ids:ident| $filter:expr
-        $(, orphans: $($spec:tt)+)?
+        $table:ident $(via [$($other:ident),+])?, $rows:literal, by $owner:expr,
+        |$ids:ident| $filter:expr $(, orphans: $($spec:tt)+)?
     ) => {
         step!(
-            $table $(via [$($other),+])?, $rows, |$ids, _cutoffs| $filter
+            $table $(via [$($other),+])?, $rows, by $owner, |$ids, _cutoffs| $filter
             $(, orphans: $($spec)+)?
         )
     };
     (
-        $table:ident $(via [$($other:ident),+])?, $rows:literal,
+        $table:ident $(via [$($other:ident),+])?, $rows:literal, by $owner:expr,
         |$ids:ident, $cutoffs:ident| $filter:expr $(, orphans: $($spec:tt)+)?
     ) => {
         Step {
@@ -298,6 +367,12 @@ macro_rules! step {
             },
             count: count!($table, |conn, $ids, $cutoffs| $filter),
             orphans: step!(@orphans $($($spec)+)?),
+            columns: columns_of::<$table::table>,
+            archive: |conn, $ids, $cutoffs, columns, sink| {
+                let rows = || $table::table.filter($filter);
+                delete_archived(rows().select(columns.clone()), diesel::delete(rows()), conn, columns, sink)
+            },
+            owner: $owner,
         }
     };
 }
@@ -561,7 +636,8 @@ pub static RUNS: Phase<RunId> = Phase {
     entity: Entity::Run,
     entities: in_scope!(runs.run_uuid from RunId(String::new()), |scope| runs_in_scope!(scope)),
     children: &[
-        step!(input_tags via [inputs], "tags of the run's dataset inputs (no foreign key)", |ids| {
+        step!(input_tags via [inputs], "tags of the run's dataset inputs (no foreign key)",
+            by Owner::via("input_uuid", "inputs", "input_uuid"), |ids| {
             input_tags::input_uuid.eq_any(
                 inputs::table
                     .select(inputs::input_uuid)
@@ -578,7 +654,8 @@ pub static RUNS: Phase<RunId> = Phase {
                 where inputs::source_type.eq_any(["RUN_INPUT", "RUN_OUTPUT"]),
             "the run's links to logged models it used or produced"
         ),
-        step!(entity_associations, "associations of the run (no foreign key)", |ids| {
+        step!(entity_associations, "associations of the run (no foreign key)",
+            by Owner::Association("run"), |ids| {
             associations!("run", ids)
         }, orphans: "associations of runs that are gone":
             entity_associations.association_id: String, of runs where {
@@ -593,7 +670,8 @@ pub static RUNS: Phase<RunId> = Phase {
         step!(params.run_uuid -> runs.run_uuid: String),
         step!(tags.run_uuid -> runs.run_uuid: String),
     ],
-    entity_rows: step!(runs, "the runs, while soft-deleted or in a deleted experiment", |ids| {
+    entity_rows: step!(runs, "the runs, while soft-deleted or in a deleted experiment",
+        by Owner::Column("run_uuid"), |ids| {
         purgeable_runs!(ids)
     }, orphans: RUNS: runs.run_uuid: RunId, experiment_id -> experiments.experiment_id),
     artifacts: Some(ArtifactsOf {
@@ -612,6 +690,8 @@ pub static RUNS: Phase<RunId> = Phase {
             Ok(in_experiments(rows))
         },
     }),
+    experiment_column: Some("experiment_id"),
+    unique: &[],
 };
 
 macro_rules! purgeable_traces {
@@ -642,7 +722,8 @@ pub static TRACES: Phase<TraceId> = Phase {
                 where review_queue_items::item_type.eq("trace"),
             "review items of the trace (no foreign key)"
         ),
-        step!(entity_associations, "associations of the trace (no foreign key)", |ids| {
+        step!(entity_associations, "associations of the trace (no foreign key)",
+            by Owner::Association("trace"), |ids| {
             associations!("trace", ids)
         }, orphans: "associations of traces that are gone":
             entity_associations.association_id: String, of trace_info where {
@@ -652,6 +733,7 @@ pub static TRACES: Phase<TraceId> = Phase {
     entity_rows: step!(
         trace_info,
         "the traces of deleted experiments, or older than --traces-older-than",
+        by Owner::Column("request_id"),
         |ids, cutoffs| purgeable_traces!(ids, cutoffs),
         orphans: TRACES: trace_info.request_id: TraceId, experiment_id -> experiments.experiment_id
     ),
@@ -676,6 +758,8 @@ pub static TRACES: Phase<TraceId> = Phase {
             Ok(in_experiments(rows))
         },
     }),
+    experiment_column: Some("experiment_id"),
+    unique: &[],
 };
 
 macro_rules! purgeable_logged_models {
@@ -703,7 +787,8 @@ pub static LOGGED_MODELS: Phase<LoggedModelId> = Phase {
                 where inputs::destination_type.eq_any(["MODEL_INPUT", "MODEL_OUTPUT"]),
             "runs' links to the model (no foreign key)"
         ),
-        step!(entity_associations, "associations of the model (no foreign key)", |ids| {
+        step!(entity_associations, "associations of the model (no foreign key)",
+            by Owner::Association("model"), |ids| {
             associations!("model", ids)
         }, orphans: "associations of logged models that are gone":
             entity_associations.association_id: String, of logged_models where {
@@ -713,6 +798,7 @@ pub static LOGGED_MODELS: Phase<LoggedModelId> = Phase {
     entity_rows: step!(
         logged_models,
         "the models, while soft-deleted or in a deleted experiment",
+        by Owner::Column("model_id"),
         |ids| purgeable_logged_models!(ids),
         orphans: LOGGED_MODELS: logged_models.model_id: LoggedModelId,
             experiment_id -> experiments.experiment_id
@@ -733,6 +819,8 @@ pub static LOGGED_MODELS: Phase<LoggedModelId> = Phase {
             Ok(in_experiments(rows))
         },
     }),
+    experiment_column: Some("experiment_id"),
+    unique: &[],
 };
 
 macro_rules! purgeable_experiments {
@@ -748,7 +836,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
         |scope| experiment_in_scope!(scope)
     ),
     children: &[
-        step!(input_tags via [inputs, datasets], "tags of inputs from the experiment's datasets", |ids| {
+        step!(input_tags via [inputs, datasets], "tags of inputs from the experiment's datasets",
+            by Owner::via("input_uuid", "inputs", "input_uuid"), |ids| {
             input_tags::input_uuid.eq_any(
                 inputs::table
                     .select(inputs::input_uuid)
@@ -762,7 +851,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
                     ),
             )
         }),
-        step!(inputs via [datasets], "inputs from the experiment's datasets (no foreign key)", |ids| {
+        step!(inputs via [datasets], "inputs from the experiment's datasets (no foreign key)",
+            by Owner::via("source_id", "datasets", "dataset_uuid"), |ids| {
             inputs::source_type.eq("DATASET").and(
                 inputs::source_id.eq_any(
                     datasets::table
@@ -773,7 +863,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
         }, orphans: inputs.source_id -> datasets.dataset_uuid: String
             where inputs::source_type.eq("DATASET")),
         step!(datasets.experiment_id -> experiments.experiment_id: i32),
-        step!(entity_associations, "associations of the experiment (no foreign key)", |ids| {
+        step!(entity_associations, "associations of the experiment (no foreign key)",
+            by Owner::Association("experiment"), |ids| {
             associations!("experiment", as_text(ids))
         }, orphans: "associations of experiments that are gone":
             entity_associations.association_id: String, of experiments where {
@@ -789,7 +880,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
         }),
         step!(experiment_tags.experiment_id -> experiments.experiment_id: i32),
         step!(online_scoring_configs.experiment_id -> experiments.experiment_id: i32),
-        step!(scorer_versions via [scorers], "versions of the experiment's scorers", |ids| {
+        step!(scorer_versions via [scorers], "versions of the experiment's scorers",
+            by Owner::via("scorer_id", "scorers", "scorer_id"), |ids| {
             scorer_versions::scorer_id.eq_any(
                 scorers::table
                     .select(scorers::scorer_id)
@@ -797,14 +889,16 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
             )
         }, orphans: scorer_versions.scorer_id -> scorers.scorer_id: String),
         step!(scorers.experiment_id -> experiments.experiment_id: i32),
-        step!(review_queue_items via [review_queues], "items of the experiment's review queues", |ids| {
+        step!(review_queue_items via [review_queues], "items of the experiment's review queues",
+            by Owner::via("queue_id", "review_queues", "queue_id"), |ids| {
             review_queue_items::queue_id.eq_any(
                 review_queues::table
                     .select(review_queues::queue_id)
                     .filter(review_queues::experiment_id.eq_any(ids)),
             )
         }, orphans: review_queue_items.queue_id -> review_queues.queue_id: String),
-        step!(review_queue_users via [review_queues], "users of the experiment's review queues", |ids| {
+        step!(review_queue_users via [review_queues], "users of the experiment's review queues",
+            by Owner::via("queue_id", "review_queues", "queue_id"), |ids| {
             review_queue_users::queue_id.eq_any(
                 review_queues::table
                     .select(review_queues::queue_id)
@@ -814,6 +908,7 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
         step!(
             review_queue_label_schemas via [review_queues],
             "label schemas of the experiment's review queues",
+            by Owner::via("queue_id", "review_queues", "queue_id"),
             |ids| {
                 review_queue_label_schemas::queue_id.eq_any(
                     review_queues::table
@@ -825,7 +920,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
         ),
         step!(review_queues.experiment_id -> experiments.experiment_id: i32),
         step!(label_schemas.experiment_id -> experiments.experiment_id: i32),
-        step!(issue_categories via [issues], "categories of the experiment's issues", |ids| {
+        step!(issue_categories via [issues], "categories of the experiment's issues",
+            by Owner::via("issue_id", "issues", "issue_id"), |ids| {
             issue_categories::issue_id.eq_any(
                 issues::table.select(issues::issue_id).filter(issues::experiment_id.eq_any(ids)),
             )
@@ -848,7 +944,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
             "experiment_id (no foreign key)"
         ),
     ],
-    entity_rows: step!(experiments, "the experiments, while soft-deleted", |ids| {
+    entity_rows: step!(experiments, "the experiments, while soft-deleted",
+        by Owner::Column("experiment_id"), |ids| {
         purgeable_experiments!(ids)
     }),
     artifacts: Some(ArtifactsOf {
@@ -869,6 +966,8 @@ pub static EXPERIMENTS: Phase<ExperimentId> = Phase {
                 .collect())
         },
     }),
+    experiment_column: None,
+    unique: &[&["workspace", "name"]],
 };
 
 /// A batch of model versions is a key range (first to last id, as the keyset page gave them):
@@ -929,6 +1028,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
     children: &[step!(
         model_version_tags via [model_versions],
         "tags of the versions",
+        by Owner::ModelVersion,
         |ids, cutoffs| {
             model_version_key_in!(model_version_tags, ids).and(
                 // The tag's own version must be a deleted one (three-column correlation).
@@ -949,6 +1049,7 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
     entity_rows: step!(
         model_versions,
         "the versions MLflow marked Deleted_Internal",
+        by Owner::ModelVersion,
         |ids, cutoffs| {
             model_version_key_in!(model_versions, ids)
                 .and(model_versions::current_stage.eq(DELETED_MODEL_VERSION))
@@ -956,6 +1057,8 @@ pub static MODEL_VERSIONS: Phase<ModelVersionKey> = Phase {
         }
     ),
     artifacts: None,
+    experiment_column: None,
+    unique: &[],
 };
 
 pub static WEBHOOKS: Phase<WebhookId> = Phase {
@@ -966,12 +1069,15 @@ pub static WEBHOOKS: Phase<WebhookId> = Phase {
         if |scope| scope.wants(scope.retention.webhooks)
     ),
     children: &[step!(webhook_events.webhook_id -> webhooks.webhook_id: String)],
-    entity_rows: step!(webhooks, "the webhooks, while soft-deleted", |ids, cutoffs| {
+    entity_rows: step!(webhooks, "the webhooks, while soft-deleted",
+        by Owner::Column("webhook_id"), |ids, cutoffs| {
         webhooks::webhook_id
             .eq_any(ids)
             .and(webhooks::deleted_timestamp.lt(cutoffs.deleted_before_ms))
     }),
     artifacts: None,
+    experiment_column: None,
+    unique: &[],
 };
 
 pub static JOBS: Phase<JobId> = Phase {
@@ -982,13 +1088,15 @@ pub static JOBS: Phase<JobId> = Phase {
         if |scope| scope.wants(scope.retention.finished_jobs)
     ),
     children: &[step!(job_locks.job_id -> jobs.id: String)],
-    entity_rows: step!(jobs, "the jobs, while finished", |ids, cutoffs| {
+    entity_rows: step!(jobs, "the jobs, while finished", by Owner::Column("id"), |ids, cutoffs| {
         jobs::id
             .eq_any(ids)
             .and(jobs::status.eq_any(FINISHED_JOB_STATUSES))
             .and(jobs::last_update_time.lt(cutoffs.deleted_before_ms))
     }),
     artifacts: None,
+    experiment_column: None,
+    unique: &[],
 };
 
 /// Something done to each phase of the plan, in order.
@@ -1023,6 +1131,8 @@ pub struct PlannedStep {
     /// The step deletes the entities themselves (the phase's last).
     pub entity_rows: bool,
     pub orphans: Option<&'static Orphans>,
+    /// The table's columns, as the schema mirror declares them.
+    pub columns: fn() -> Vec<ColumnDef>,
 }
 
 /// Every step of the plan, in execution order.
@@ -1041,6 +1151,7 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
                 rows: step.rows,
                 entity_rows: std::ptr::eq(step, &phase.entity_rows),
                 orphans: step.orphans.as_ref(),
+                columns: step.columns,
             }));
             Ok(())
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
 
+use crate::archive::ArchiveWriter;
 use crate::artifacts::sweep::{Action, ArtifactReport, ArtifactSweep};
 use crate::error::{Error, Result};
 use crate::plan::{steps_in_order, visit_phases, Count, Entity, Phase, PhaseVisitor, RowKey};
@@ -73,6 +74,9 @@ pub struct Report {
     /// With `--artifacts`: what went from the artifact stores, and which entities stayed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<ArtifactReport>,
+    /// With `--archive`: the archive written, where every purged row is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
     pub duration_ms: u64,
 }
 
@@ -99,6 +103,7 @@ impl Report {
             batches: 0,
             blocked: Vec::new(),
             artifacts: None,
+            archive: None,
             duration_ms: 0,
         }
     }
@@ -175,6 +180,9 @@ impl Options {
 /// would delete, each row once, at the step that would delete it (see
 /// [`crate::plan::Count`]): its counts are those a purge then reports.
 ///
+/// With `archive`, each batch's rows are written there, durably, before the batch commits; a
+/// batch whose rows could not be archived rolls back.
+///
 /// With `artifacts`, each batch's artifacts go first (see [`crate::artifacts::sweep`]); an entity
 /// whose artifacts stay keeps its rows, and the purge ends with [`Error::EntitiesKept`].
 ///
@@ -184,6 +192,7 @@ pub(crate) fn run(
     scope: &Scope,
     options: &Options,
     mut artifacts: Option<&mut ArtifactSweep>,
+    mut archive: Option<&mut ArchiveWriter>,
     report: &mut Report,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
@@ -193,7 +202,8 @@ pub(crate) fn run(
         report.artifacts.get_or_insert_default();
     }
     let mut run_phases = |conn: &mut DbConnection, report: &mut Report| {
-        run_phases(conn, scope, options, artifacts.as_deref_mut(), report, progress)
+        let archive = archive.as_deref_mut();
+        run_phases(conn, scope, options, artifacts.as_deref_mut(), archive, report, progress)
     };
     let result = match options.mode {
         Mode::Delete => run_phases(conn, report).map_err(|source| match source {
@@ -223,6 +233,7 @@ fn run_phases(
     scope: &Scope,
     options: &Options,
     artifacts: Option<&mut ArtifactSweep>,
+    archive: Option<&mut ArchiveWriter>,
     report: &mut Report,
     progress: &mut dyn FnMut(u64),
 ) -> Result<()> {
@@ -234,6 +245,7 @@ fn run_phases(
         limit,
         options,
         artifacts,
+        archive,
         report,
         progress,
         first_step: 0,
@@ -249,6 +261,7 @@ struct PhaseRunner<'a> {
     limit: i64,
     options: &'a Options,
     artifacts: Option<&'a mut ArtifactSweep>,
+    archive: Option<&'a mut ArchiveWriter>,
     report: &'a mut Report,
     progress: &'a mut dyn FnMut(u64),
     /// Index in the report's steps of the current phase's first step.
@@ -290,7 +303,22 @@ impl PhaseVisitor for PhaseRunner<'_> {
                 let rows = if purged.is_empty() {
                     vec![0; phase.steps().count()]
                 } else if mode == Mode::Delete {
-                    delete_batch(conn, schema, &self.cutoffs, phase, &purged)?
+                    let mut archive = self.archive.as_deref_mut();
+                    if let Some(archive) = archive.as_deref_mut() {
+                        archive.begin_batch(phase, &purged);
+                    }
+                    let rows = delete_batch(
+                        conn,
+                        schema,
+                        &self.cutoffs,
+                        phase,
+                        &purged,
+                        archive.as_deref_mut(),
+                    )?;
+                    if let Some(archive) = archive {
+                        archive.seal_batch()?;
+                    }
+                    rows
                 } else {
                     count_batch(conn, schema, &self.cutoffs, phase, &purged, &mut self.counted)?
                 };
@@ -304,6 +332,9 @@ impl PhaseVisitor for PhaseRunner<'_> {
             };
             let Some(last) = ids.last() else { break };
             after = last.clone();
+            if let (Some(archive), false) = (self.archive.as_deref_mut(), purged.is_empty()) {
+                archive.committed()?;
+            }
             if let Some(sweep) = self.artifacts.as_deref_mut() {
                 sweep.batch_done();
             }
@@ -336,23 +367,42 @@ impl PhaseVisitor for PhaseRunner<'_> {
 }
 
 /// Deletes one batch: children first, then the entities, which must all still be soft-deleted.
-/// Steps over tables the store's MLflow version lacks delete nothing.
+/// Steps over tables the store's MLflow version lacks delete nothing. With an archive, each
+/// step's rows go there as they are deleted (see [`crate::store::rows::delete_archived`]).
 fn delete_batch<Id>(
     conn: &mut DbConnection,
     schema: &StoreSchema,
     cutoffs: &Cutoffs,
     phase: &Phase<Id>,
     ids: &[Id],
+    mut archive: Option<&mut ArchiveWriter>,
 ) -> Result<Vec<u64>> {
     let mut rows = Vec::with_capacity(phase.children.len() + 1);
-    for step in phase.children {
-        let deleted =
-            if schema.has_tables(step.tables) { (step.delete)(conn, ids, cutoffs)? } else { 0 };
-        rows.push(deleted as u64);
+    for step in phase.steps() {
+        let entity_rows = std::ptr::eq(step, &phase.entity_rows);
+        if !schema.has_tables(step.tables) {
+            rows.push(0);
+            continue;
+        }
+        let deleted = match archive.as_deref_mut() {
+            Some(archive) => {
+                let archived = archive.delete_step(conn, step, entity_rows, ids, cutoffs)?;
+                if archived.rows != archived.deleted {
+                    return Err(Error::ArchivedNotDeleted {
+                        table: step.table,
+                        rows: archived.rows,
+                        deleted: archived.deleted,
+                    });
+                }
+                archived.deleted
+            }
+            None => (step.delete)(conn, ids, cutoffs)? as u64,
+        };
+        if entity_rows {
+            require_whole(phase.entity, ids.len(), deleted as usize)?;
+        }
+        rows.push(deleted);
     }
-    let deleted = (phase.entity_rows.delete)(conn, ids, cutoffs)?;
-    require_whole(phase.entity, ids.len(), deleted)?;
-    rows.push(deleted as u64);
     Ok(rows)
 }
 

@@ -20,9 +20,10 @@ use crate::store::DbConnection;
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 
 /// What the user asked to purge.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ScopeRequest {
     /// Only entities deleted longer ago than this; `None` for all.
+    #[serde(serialize_with = "as_seconds")]
     pub older_than: Option<Duration>,
     pub experiment_ids: Vec<String>,
     pub experiment_names: Vec<String>,
@@ -32,7 +33,7 @@ pub struct ScopeRequest {
 }
 
 /// The other kinds of data MLflow lets grow, each purged only when asked (whole-store purges).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Retention {
     /// Soft-deleted logged models of live experiments.
     pub logged_models: bool,
@@ -43,7 +44,13 @@ pub struct Retention {
     /// Jobs that finished (succeeded, failed, timed out or were canceled).
     pub finished_jobs: bool,
     /// Traces of live experiments older than this, with all that hangs off them.
+    #[serde(serialize_with = "as_seconds")]
     pub traces_older_than: Option<Duration>,
+}
+
+/// An age as whole seconds, for the archive's record of a purge.
+fn as_seconds<S: serde::Serializer>(age: &Option<Duration>, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_some(&age.map(|age| age.as_secs()))
 }
 
 impl Retention {

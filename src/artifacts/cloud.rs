@@ -78,7 +78,7 @@ impl CloudConfig {
         config
     }
 
-    pub(super) fn client(
+    pub(crate) fn client(
         &self,
         cloud: Cloud,
         bucket: &str,

@@ -114,6 +114,28 @@ impl LocationIndex {
     }
 }
 
+/// A root that files are kept under (the server's `--artifacts-destination`, an archive's
+/// directory): a path, relative to the current directory or absolute, or a `file://`, `s3://`
+/// or `gs://` URI.
+pub fn root(given: &str) -> Result<Location, ArtifactError> {
+    let invalid = |why| ArtifactError::InvalidDestination { destination: given.to_owned(), why };
+    match parse(given) {
+        Ok(Parsed::Location(location)) => Ok(location),
+        Ok(Parsed::Proxied(_)) => Err(invalid("it must be where the server stores artifacts")),
+        Ok(Parsed::Unsupported(_)) => Err(invalid("use a path, a file://, s3:// or gs:// URI")),
+        Err(Why::Relative) => {
+            let absolute =
+                std::path::absolute(given).map_err(|_| invalid("it cannot be made absolute"))?;
+            match parse(&absolute.to_string_lossy()) {
+                Ok(Parsed::Location(location)) => Ok(location),
+                Err(why) => Err(invalid(why.text())),
+                Ok(_) => Err(invalid("it cannot be made absolute")),
+            }
+        }
+        Err(why) => Err(invalid(why.text())),
+    }
+}
+
 /// Turns the artifact URIs MLflow stores into [`Location`]s, refusing those that are not safe
 /// to delete. Pure: it touches no store.
 #[derive(Debug, Clone)]
@@ -127,33 +149,7 @@ impl Resolver {
     /// proxied artifacts in (a path, relative to the current directory or absolute, a `file://`,
     /// `s3://` or `gs://` URI); `None` makes every `mlflow-artifacts:` URI an error.
     pub fn new(artifacts_destination: Option<&str>) -> Result<Self, ArtifactError> {
-        let destination = match artifacts_destination {
-            None => None,
-            Some(given) => {
-                let invalid =
-                    |why| ArtifactError::InvalidDestination { destination: given.to_owned(), why };
-                let parsed = match parse(given) {
-                    Ok(Parsed::Location(location)) => location,
-                    Ok(Parsed::Proxied(_)) => {
-                        return Err(invalid("it must be where the server stores artifacts"));
-                    }
-                    Ok(Parsed::Unsupported(_)) => {
-                        return Err(invalid("use a path, a file://, s3:// or gs:// URI"));
-                    }
-                    Err(Why::Relative) => {
-                        let absolute = std::path::absolute(given)
-                            .map_err(|_| invalid("it cannot be made absolute"))?;
-                        match parse(&absolute.to_string_lossy()) {
-                            Ok(Parsed::Location(location)) => location,
-                            Err(why) => return Err(invalid(why.text())),
-                            Ok(_) => return Err(invalid("it cannot be made absolute")),
-                        }
-                    }
-                    Err(why) => return Err(invalid(why.text())),
-                };
-                Some(parsed)
-            }
-        };
+        let destination = artifacts_destination.map(root).transpose()?;
         Ok(Resolver { destination, home: std::env::home_dir() })
     }
 

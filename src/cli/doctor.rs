@@ -63,7 +63,7 @@ pub fn run(opts: Opts, quiet: bool) -> Result<()> {
     let mut fixed = Vec::new();
     if opts.fix && orphan_rows > 0 {
         if !opts.yes {
-            confirm(&format!("Delete {orphan_rows} orphan rows from {uri}?"))?;
+            confirm("delete", &format!("Delete {orphan_rows} orphan rows from {uri}?"))?;
         }
         let bar = progress::bar(orphan_rows as u64, "rows", quiet);
         fixed = doctor::fix_orphans(&mut conn, opts.batch_size, &mut |rows| bar.inc(rows))?;

@@ -13,6 +13,7 @@ mod metrics_file;
 mod progress;
 mod purge;
 mod reset;
+mod restore;
 mod status;
 
 #[derive(Debug, Parser)]
@@ -53,6 +54,7 @@ enum Command {
     Reset(reset::Opts),
     Status(status::Opts),
     Doctor(doctor::Opts),
+    Restore(restore::Opts),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         #[arg(value_enum)]
@@ -109,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Reset(opts) => reset::run(opts),
         Command::Status(opts) => status::run(opts),
         Command::Doctor(opts) => doctor::run(opts, cli.quiet),
+        Command::Restore(opts) => restore::run(opts),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command(), "mlflow-janitor", &mut script);
@@ -140,6 +143,12 @@ fn json_logs() -> bool {
 /// Writes a command's result (its report, listing or script) to stdout. A reader that has gone
 /// (`purge --dry-run | head -3`) took what it wanted: no panic, no error. Another failure to write
 /// is a warning: the command's work and exit code stand, as with a late metrics file.
+/// A report as JSON, for machines, on stdout.
+fn write_json(report: &impl serde::Serialize) {
+    let json = serde_json::to_string_pretty(report).expect("a report serializes");
+    write_stdout(&(json + "\n"));
+}
+
 fn write_stdout(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
@@ -193,11 +202,11 @@ fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 1d2h30m)"))
 }
 
-/// Asks a yes/no question on the terminal; without a terminal, refuses.
-fn confirm(question: &str) -> mlflow_janitor::Result<()> {
+/// Asks a yes/no question on the terminal; without a terminal, refuses to go on with `action`.
+fn confirm(action: &'static str, question: &str) -> mlflow_janitor::Result<()> {
     use std::io::{BufRead, IsTerminal, Write};
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(mlflow_janitor::Error::ConfirmationRequired);
+        return Err(mlflow_janitor::Error::ConfirmationRequired { action });
     }
     eprint!("{question} [y/N] ");
     std::io::stderr().flush().ok();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
+use mlflow_janitor::archive::Place;
 use mlflow_janitor::artifacts::{CloudConfig, Resolver};
 use mlflow_janitor::purge::{
     self, ArtifactSettings, Mode, Prepared, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT,
@@ -101,6 +102,12 @@ pub struct Opts {
     #[arg(long, value_name = "URI", requires = "artifacts", help_heading = "Artifacts")]
     artifacts_destination: Option<String>,
 
+    /// Before each batch commits, write every row it deletes to a new archive in this directory
+    /// (a path, s3:// or gs:// URI; gzip'd JSON Lines and a manifest, README "Archive and
+    /// restore"); `restore` puts them back. A batch whose rows cannot be archived is rolled back.
+    #[arg(long, value_name = "DIR")]
+    archive: Option<String>,
+
     /// Count what would be deleted, table by table (with --artifacts: each location and its
     /// size), and change nothing.
     #[arg(long)]
@@ -167,6 +174,7 @@ struct PolicyFile {
     traces_older_than: Option<String>,
     artifacts: Option<bool>,
     artifacts_destination: Option<String>,
+    archive: Option<String>,
 }
 
 /// Every setting of a purge, from the flags, else the policy file, else the default.
@@ -296,6 +304,11 @@ fn settle(opts: Opts) -> Result<Settled> {
             UnknownRevision::Refuse
         },
         artifacts,
+        archive: opts
+            .archive
+            .or(file.archive)
+            .map(|given| Place::parse(&given, &CloudConfig::from_env()))
+            .transpose()?,
     };
     Ok(Settled {
         purge,
@@ -344,7 +357,7 @@ fn purge_with(
         }
         let what: Vec<String> =
             counts.iter().map(|(entity, n)| format!("{n} {}(s)", entity.name())).collect();
-        super::confirm(&format!("Permanently delete {} from {uri}?", what.join(", ")))
+        super::confirm("delete", &format!("Permanently delete {} from {uri}?", what.join(", ")))
     })?;
     let bar = super::progress::bar(confirmed.entities(), "entities", quiet);
     // After the confirmation: until then a signal ends the purge at once, with nothing done.
@@ -377,10 +390,7 @@ fn stop_on_signals() -> Result<Arc<AtomicUsize>> {
 
 fn print_report(report: &Report, output: Output) {
     match output {
-        Output::Json => {
-            let json = serde_json::to_string_pretty(report).expect("the report serializes");
-            super::write_stdout(&(json + "\n"));
-        }
+        Output::Json => super::write_json(report),
         Output::Text => {
             let mut out = String::new();
             if report.dry_run {
@@ -430,6 +440,16 @@ fn print_report(report: &Report, output: Output) {
                     format!("; {} deleted experiment(s) kept (see warnings)", report.blocked.len())
                 }
             ));
+            if let Some(archive) = &report.archive {
+                super::summary(&format!(
+                    "archived every purged row in {archive}{}",
+                    if report.artifacts.is_some() {
+                        " (the rows only: the artifacts deleted are not in it)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             if let Some(artifacts) = &report.artifacts {
                 super::summary(&format!(
                     "artifacts: {} {} objects, {} bytes in {} locations{}",

@@ -45,7 +45,7 @@ pub fn run(opts: Opts) -> Result<()> {
     let _lock = store::lock_store(&mut conn, &uri)?;
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Refuse)?;
     if !opts.yes {
-        confirm(&format!("Empty MLflow's tables in {uri}?"))?;
+        confirm("delete", &format!("Empty MLflow's tables in {uri}?"))?;
     }
     let report = fresh_store::reset(&mut conn, &schema)?;
     tracing::info!(duration_ms = report.duration_ms, "store reset");

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::{Mode, Options, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
+use crate::archive::{ArchiveWriter, Place};
 use crate::artifacts::sweep::ArtifactSweep;
 use crate::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use crate::error::Result;
@@ -51,6 +52,8 @@ pub struct Settings {
     pub unknown_revision: UnknownRevision,
     /// With artifacts: each batch's go first, and an entity whose artifacts stay keeps its rows.
     pub artifacts: Option<ArtifactSettings>,
+    /// Archive every row before it goes, in a new archive there (not in a dry run).
+    pub archive: Option<Place>,
 }
 
 impl Settings {
@@ -67,6 +70,7 @@ impl Settings {
             statement_timeout: Duration::ZERO,
             unknown_revision: UnknownRevision::Refuse,
             artifacts: None,
+            archive: None,
         }
     }
 }
@@ -142,7 +146,21 @@ impl Confirmed {
         report: &mut Report,
         progress: &mut dyn FnMut(u64),
     ) -> Result<()> {
+        let entities = self.entities();
         let Prepared { mut conn, lock, schema, scope, settings, started, .. } = self.0;
+        let mut archive = match settings.archive {
+            Some(root) if settings.mode == Mode::Delete && entities > 0 => {
+                let purge = serde_json::json!({
+                    "request": settings.request,
+                    "batch_size": settings.batch_size,
+                    "artifacts": settings.artifacts.is_some(),
+                });
+                let writer = ArchiveWriter::create(root, &mut conn, &settings.uri, &schema, purge)?;
+                report.archive = Some(writer.location());
+                Some(writer)
+            }
+            _ => None,
+        };
         // After the confirmation: the index of live locations is as fresh as it can be.
         let mut sweep = match settings.artifacts {
             Some(artifacts) => Some(ArtifactSweep::new(
@@ -162,7 +180,15 @@ impl Confirmed {
             throttle: settings.throttle,
             stop_signal,
         };
-        let result = super::run(&mut conn, &scope, &options, sweep.as_mut(), report, progress);
+        let result = super::run(
+            &mut conn,
+            &scope,
+            &options,
+            sweep.as_mut(),
+            archive.as_mut(),
+            report,
+            progress,
+        );
         drop(lock);
         result
     }

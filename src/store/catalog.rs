@@ -149,6 +149,50 @@ pub fn columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
     Ok(rows.into_iter().map(|c| c.name).collect())
 }
 
+/// The columns of a table that hold what was written to them: all but those the database
+/// computes (PostgreSQL's and MySQL's generated columns; SQLite's table_info lists none).
+pub fn stored_columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT column_name::text AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 \
+               AND is_generated = 'NEVER' ORDER BY ordinal_position"
+        }
+        Backend::Mysql => {
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? \
+               AND extra NOT IN ('VIRTUAL GENERATED', 'STORED GENERATED') \
+             ORDER BY ordinal_position"
+        }
+        Backend::Sqlite => "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+    };
+    let rows = diesel::sql_query(query).bind::<Text, _>(table).load::<Name>(conn)?;
+    Ok(rows.into_iter().map(|c| c.name).collect())
+}
+
+/// The columns of a table that an insert must give a value: NOT NULL, without a default, not
+/// filled by the database.
+pub fn required_columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
+    let query = match conn.backend() {
+        Backend::Postgresql => {
+            "SELECT column_name::text AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 AND is_nullable = 'NO' \
+               AND column_default IS NULL AND is_identity = 'NO'"
+        }
+        Backend::Mysql => {
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? AND is_nullable = 'NO' \
+               AND column_default IS NULL AND extra NOT LIKE '%auto_increment%'"
+        }
+        Backend::Sqlite => {
+            "SELECT name FROM pragma_table_info(?) \
+             WHERE \"notnull\" = 1 AND dflt_value IS NULL AND pk = 0"
+        }
+    };
+    let rows = diesel::sql_query(query).bind::<Text, _>(table).load::<Name>(conn)?;
+    Ok(rows.into_iter().map(|c| c.name).collect())
+}
+
 #[derive(QueryableByName)]
 struct IndexColumns {
     #[diesel(sql_type = Text)]

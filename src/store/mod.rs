@@ -5,6 +5,7 @@
 pub mod catalog;
 mod connection;
 pub mod revision;
+pub mod rows;
 mod session;
 mod uri;
 

@@ -6,6 +6,8 @@ Driven by the Rust end-to-end tests, with the real MLflow client:
     python mlflow_store.py verify          <STORE_URI> <STATE_DIR>
     python mlflow_store.py seed-every-kind <STORE_URI> <STATE_DIR>
     python mlflow_store.py check-fresh     <STORE_URI> <STATE_DIR>
+    python mlflow_store.py fingerprint     <STORE_URI> <STATE_DIR>
+    python mlflow_store.py check-restored  <STORE_URI> <STATE_DIR>
 
 `seed` expects an empty, upgraded store. It logs live and doomed data, deletes
 the doomed part, and writes STATE_DIR/expected.json: what must be gone and a
@@ -15,6 +17,13 @@ and a skill with tags, an alias and a deleted version (workspace-level: live).
 `verify` runs after the purge and exits non-zero, naming each failed check,
 unless the deleted data is gone, the live data is unchanged and the store still
 takes new writes.
+
+`fingerprint` runs after `seed` and writes STATE_DIR/deleted.json: canonical
+forms of the deleted experiments and of their runs, traces and logged models,
+and of the deleted run of a live experiment. `check-restored` runs after a
+purge with an archive and a restore: the deleted entities read back equal to
+their fingerprint, MLflow's own restore calls bring them back to life, their
+names are held again, and the live data is unchanged.
 
 `seed-every-kind` does what `seed` does, then adds one of each registry kind
 (registered model, model versions, version tag, alias, prompt, webhook), so a
@@ -182,9 +191,11 @@ def seed_doomed_1(state_dir):
 
 
 def seed_doomed_2(state_dir):
-    """doomed-2: a single run; then deleted."""
+    """doomed-2: a single run, with NaN and infinite metric values; then deleted."""
     experiment_id = start_experiment("doomed-2", state_dir)
     runs = [log_run("doomed-2-1", 1)]
+    for step, value in enumerate([float("nan"), float("inf"), float("-inf"), -0.0, 1e-300]):
+        mlflow.log_metric("edge", value, step=step, run_id=runs[0])
     mlflow.delete_experiment(experiment_id)
     return runs
 
@@ -542,12 +553,109 @@ def check_fresh_store(state_dir):
     return run_checks("check-fresh", checks)
 
 
+# ------------------------------------------------------ archive and restore
+
+DELETED_FILE = "deleted.json"
+
+
+def fingerprint_deleted(client, expected):
+    """Canonical forms of what the seed deleted: the experiments with their runs, traces and
+    logged models, and the deleted run of a live experiment. Metric values as their repr, so
+    that NaN compares equal to itself."""
+    experiments = [client.get_experiment_by_name(name) for name in expected["deleted_experiments"]]
+    ids = [e.experiment_id for e in experiments]
+    runs = client.search_runs(ids, run_view_type=ViewType.ALL)
+    run_ids = sorted({r.info.run_id for r in runs} | set(expected["deleted_runs"]))
+    fingerprint = {
+        "experiments": {
+            e.name: {
+                "experiment_id": e.experiment_id,
+                "lifecycle_stage": e.lifecycle_stage,
+                "artifact_location": e.artifact_location,
+                "tags": dict(sorted(e.tags.items())),
+                "creation_time": e.creation_time,
+            }
+            for e in experiments
+        },
+        "runs": {run_id: canonical_run(client, run_id) for run_id in run_ids},
+        "traces": {
+            t.info.trace_id: canonical_trace(client, t.info.trace_id)
+            for t in client.search_traces(locations=ids)
+        },
+        "models": {
+            m.model_id: canonical_model(client, m.model_id)
+            for m in client.search_logged_models(experiment_ids=ids)
+        },
+    }
+    for run in fingerprint["runs"].values():
+        run["metrics"] = {
+            key: [[step, ts, repr(value)] for step, ts, value in history]
+            for key, history in run["metrics"].items()
+        }
+    return json.loads(json.dumps(fingerprint))
+
+
+def write_fingerprint(state_dir):
+    expected = json.loads((Path(state_dir) / EXPECTED_FILE).read_text())
+    fingerprint = fingerprint_deleted(MlflowClient(), expected)
+    (Path(state_dir) / DELETED_FILE).write_text(json.dumps(fingerprint, indent=2, sort_keys=True))
+    print(
+        f"fingerprinted: {len(fingerprint['experiments'])} experiments, "
+        f"{len(fingerprint['runs'])} runs, {len(fingerprint['traces'])} traces, "
+        f"{len(fingerprint['models'])} models"
+    )
+
+
+def check_restored_as_fingerprinted(expected, fingerprint):
+    """The restored entities read back as they were before the purge: soft-deleted."""
+    actual = fingerprint_deleted(MlflowClient(), expected)
+    for kind in ("experiments", "runs", "traces", "models"):
+        problem = diff(kind, fingerprint[kind], actual[kind])
+        if problem:
+            return problem
+    return None
+
+
+def check_mlflow_restores_them(expected, fingerprint):
+    """MLflow's own restore calls bring them back to life, and their names are held."""
+    client = MlflowClient()
+    for experiment in fingerprint["experiments"].values():
+        client.restore_experiment(experiment["experiment_id"])
+    for run_id in expected["deleted_runs"]:
+        client.restore_run(run_id)
+    for name in fingerprint["experiments"]:
+        if client.get_experiment_by_name(name).lifecycle_stage != "active":
+            return f"experiment {name} is not active after restore_experiment"
+        try:
+            client.create_experiment(name)
+        except MlflowException:
+            continue
+        return f"the name {name!r} is free: the restored experiment does not hold it"
+    for run_id in fingerprint["runs"]:
+        if client.get_run(run_id).info.lifecycle_stage != "active":
+            return f"run {run_id} is not active after its restore"
+    return None
+
+
+def check_restored(state_dir):
+    expected = json.loads((Path(state_dir) / EXPECTED_FILE).read_text())
+    fingerprint = json.loads((Path(state_dir) / DELETED_FILE).read_text())
+    checks = [
+        ("deleted entities restored as fingerprinted", lambda: check_restored_as_fingerprinted(expected, fingerprint)),
+        ("live data unchanged", lambda: check_live_unchanged(expected)),
+        ("MLflow restores them", lambda: check_mlflow_restores_them(expected, fingerprint)),
+    ]
+    return run_checks("check-restored", checks)
+
+
 # Each command returns how many checks failed (seeding returns None: nothing to check).
 COMMANDS = {
     "seed": seed_store,
     "verify": verify_store,
     "seed-every-kind": seed_every_kind,
     "check-fresh": check_fresh_store,
+    "fingerprint": write_fingerprint,
+    "check-restored": check_restored,
 }
 
 

@@ -196,6 +196,7 @@ fn help_and_version_are_pinned() {
         &["reset", "--help"],
         &["status", "--help"],
         &["doctor", "--help"],
+        &["restore", "--help"],
     ] {
         let output = Command::cargo_bin("mlflow-janitor").unwrap().args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(0));

@@ -2,7 +2,7 @@
 //! deleted, no artifact is left without the row that names it, and the next run finishes the
 //! job.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -63,20 +63,49 @@ fn run_files(root: &Path) -> Vec<(String, String, PathBuf)> {
         .collect()
 }
 
-#[test_case(Backend::Postgresql, false; "postgresql")]
-#[test_case(Backend::Mysql, false; "mysql")]
-#[test_case(Backend::Sqlite, false; "sqlite")]
-#[test_case(Backend::Postgresql, true; "postgresql with artifacts")]
-#[test_case(Backend::Mysql, true; "mysql with artifacts")]
-#[test_case(Backend::Sqlite, true; "sqlite with artifacts")]
-fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
-    backend: Backend,
-    artifacts: bool,
-) {
+/// The deleted runs and experiments that some archive under `root` holds: those of the batches
+/// its manifests record (written, whether or not the batch then committed).
+fn archived(root: &Path) -> BTreeSet<String> {
+    let mut held = BTreeSet::new();
+    for archive in std::fs::read_dir(root).into_iter().flatten() {
+        let manifest = archive.unwrap().path().join("manifest.jsonl");
+        for line in std::fs::read_to_string(manifest).unwrap_or_default().lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            if record["record"] == "batch" {
+                let kind = record["entity"].as_str().unwrap().to_owned();
+                for id in record["ids"].as_array().unwrap() {
+                    held.insert(format!("{kind} {}", id.as_str().unwrap()));
+                }
+            }
+        }
+    }
+    held
+}
+
+/// How the purges of the kill test run: plain, with their artifacts, or with an archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum With {
+    Artifacts,
+    Archive,
+}
+
+#[test_case(Backend::Postgresql, With::Archive; "postgresql with an archive")]
+#[test_case(Backend::Mysql, With::Archive; "mysql with an archive")]
+#[test_case(Backend::Sqlite, With::Archive; "sqlite with an archive")]
+#[test_case(Backend::Postgresql, With::Artifacts; "postgresql with artifacts")]
+#[test_case(Backend::Mysql, With::Artifacts; "mysql with artifacts")]
+#[test_case(Backend::Sqlite, With::Artifacts; "sqlite with artifacts")]
+fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(backend: Backend, with: With) {
+    let artifacts = with == With::Artifacts;
     let store = mlflow_janitor::test_store::TestStore::on(backend).unwrap();
     let mut conn = store.connect().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("artifact-root");
+    let archives = dir.path().join("archives");
+    let archive_args = match with {
+        With::Archive => vec!["--archive".to_owned(), archives.display().to_string()],
+        With::Artifacts => vec!["--artifacts".to_owned()],
+    };
     let relocate = |conn: &mut mlflow_janitor::DbConnection| {
         if artifacts {
             crate::purge_artifacts::relocate(conn, &[("/mlruns", root.to_str().unwrap())]);
@@ -106,6 +135,7 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
         .map(|(_, _, path)| path)
         .collect();
     let initial = holdings(&mut conn);
+    let everything = snapshot(&mut conn);
     let uri = store.uri().given().to_owned();
     let binary = assert_cmd::cargo::cargo_bin("mlflow-janitor");
 
@@ -131,7 +161,7 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
                 "--backend-store-uri",
                 &uri,
             ])
-            .args(artifacts.then_some("--artifacts"))
+            .args(&archive_args)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -144,6 +174,13 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
         let held = holdings(&mut conn);
         for (owner, rows) in &held {
             assert_eq!(Some(rows), initial.get(owner), "kill {attempt} left {owner} half-deleted");
+        }
+        // Every purged run and experiment is in the store or in an archive.
+        if with == With::Archive {
+            let archived = archived(&archives);
+            for owner in initial.keys().filter(|owner| !held.contains_key(*owner)) {
+                assert!(archived.contains(owner), "kill {attempt}: {owner} is in neither");
+            }
         }
         // Artifacts go before their rows: a file left names a run still there, or, for the
         // runs of a deleted experiment (whose tree takes their files), that experiment.
@@ -162,13 +199,25 @@ fn kill_9_at_any_point_leaves_whole_entities_and_a_rerun_finishes(
     assert!(left > 0 && left <= 69 - 27, "{left} of 69 deleted runs left");
     let rerun = std::process::Command::new(&binary)
         .args(["purge", "--yes", "--backend-store-uri", &uri])
-        .args(artifacts.then_some("--artifacts"))
+        .args(&archive_args)
         .output()
         .unwrap();
     assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
     assert_eq!(snapshot(&mut conn), live);
     let files_left: Vec<PathBuf> = run_files(&root).into_iter().map(|(_, _, path)| path).collect();
     assert_eq!(files_left, live_files);
+    if with == With::Archive {
+        // All the archives of the killed purges and the rerun bring back every purged entity,
+        // each once: the store is the one before the purges.
+        let restore = std::process::Command::new(&binary)
+            .arg("restore")
+            .arg(&archives)
+            .args(["--yes", "--backend-store-uri", &uri])
+            .output()
+            .unwrap();
+        assert!(restore.status.success(), "{}", String::from_utf8_lossy(&restore.stderr));
+        assert_eq!(snapshot(&mut conn), everything);
+    }
 }
 
 #[test_case(Backend::Postgresql; "postgresql")]

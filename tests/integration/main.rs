@@ -2,6 +2,7 @@
 //! (`mlflow_janitor::test_store`): a database on the PostgreSQL or MySQL server the test store
 //! module names, or a SQLite file in a temporary folder.
 
+mod archive;
 mod artifacts;
 mod cli;
 mod doctor;
