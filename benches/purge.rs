@@ -14,7 +14,9 @@
 //!   artifact side costs in time and memory (its index of every location the store names);
 //! - E: A with `--archive DIR`: what writing every purged row to an archive first costs in time
 //!   and memory (targets: at most 1.5 times A's time, 50 MB), and the archive's size against
-//!   those rows' size in the database.
+//!   those rows' size in the database;
+//! - F: A with `--jobs JOBS`, batches on several connections at once (targets: at most 0.75
+//!   times B's time, 30 MB).
 //!
 //! Both copies must end with the same row counts (and the expected ones): otherwise the bench
 //! exits non-zero. Every database it makes is dropped at the end, a panic included.
@@ -50,6 +52,15 @@ const TARGET_RATIO: f64 = 1.5;
 const TARGET_RSS_MB: f64 = 50.0;
 const TARGET_ARCHIVE_RATIO: f64 = 1.5;
 const TARGET_ARCHIVE_RSS_MB: f64 = 50.0;
+/// Contender F's `--jobs`: one batch per core of the bench machine's database server, and one
+/// to have its next batch ready.
+const JOBS: &str = "3";
+const TARGET_JOBS_RATIO: f64 = 0.75;
+const TARGET_JOBS_RSS_MB: f64 = 30.0;
+const TARGET_STATEMENTS_PER_ENTITY: f64 = 0.03;
+/// PostgreSQL's log, where the bench counts the statements of one database's sessions; Debian's
+/// place unless `MLFLOW_JANITOR_BENCH_PG_LOG` names another. Its line prefix must hold `%d`.
+const PG_LOG: &str = "/var/log/postgresql/postgresql-15-main.log";
 
 /// The seed, set-based. Run `i` (1..=RUNS) belongs to experiment `(i - 1) % 50 + 1` and is the
 /// `(i - 1) / 50`-th run of it; experiments 41..=50 are soft-deleted with all their runs, and in
@@ -264,6 +275,9 @@ fn run() -> BenchResult<bool> {
     let mut walls_e = Vec::new();
     let mut rss_e = Vec::new();
     let mut sizes_e = None;
+    let mut statements_per_entity = Vec::new();
+    let mut walls_f = Vec::new();
+    let mut rss_f = Vec::new();
     let mut batches = None;
 
     for round in 1..=ROUNDS {
@@ -272,8 +286,9 @@ fn run() -> BenchResult<bool> {
         let uri_b = copies.create(&seeded.uri().database(), &format!("b{round}"))?;
         let uri_c = copies.create(&seeded.uri().database(), &format!("c{round}"))?;
         let uri_e = copies.create(&seeded.uri().database(), &format!("e{round}"))?;
+        let uri_f = copies.create(&seeded.uri().database(), &format!("f{round}"))?;
         println!(
-            "\nround {round}: copied the store four times in {:.1} s",
+            "\nround {round}: copied the store five times in {:.1} s",
             copy_started.elapsed().as_secs_f64()
         );
 
@@ -298,7 +313,20 @@ fn run() -> BenchResult<bool> {
         rss_d.push(d.max_rss_kb);
 
         checkpoint(&copies.server);
+        let statements = StatementLog::start(&copies.server, &uri_a.database())?;
         let a = run_janitor(&janitor, &uri_a, &[])?;
+        if let Some(log) = statements {
+            let sent = log.count()?;
+            let entities: u64 = a.report["entities"]
+                .as_object()
+                .map_or(0, |e| e.values().filter_map(|n| n.as_u64()).sum());
+            println!(
+                "      statements A sent, counted in the server's log: {sent}, {:.3} per purged \
+                 entity ({entities})",
+                sent as f64 / entities as f64
+            );
+            statements_per_entity.push(sent as f64 / entities as f64);
+        }
         std::thread::sleep(Duration::from_millis(1500));
         println!("      rows written after A's purge (ins, upd, del): {:?}", rows_written(&uri_a)?);
         for field in ["entities", "rows_by_table", "steps"] {
@@ -381,6 +409,22 @@ fn run() -> BenchResult<bool> {
         walls_e.push(e.wall);
         rss_e.push(e.max_rss_kb);
         sizes_e = Some((archive_bytes, rows_bytes));
+
+        checkpoint(&copies.server);
+        let f = run_janitor(&janitor, &uri_f, &["--jobs", JOBS])?;
+        println!(
+            "  F janitor --jobs {JOBS}:   {:>7.2} s  peak RSS {:.1} MB",
+            f.wall.as_secs_f64(),
+            f.max_rss_kb as f64 / 1024.0,
+        );
+        if f.report["rows_by_table"] != a.report["rows_by_table"]
+            || counts(&mut uri_f.establish()?)? != expected
+        {
+            println!("      <-- MISMATCH: the purge with jobs deleted other rows than A");
+            ok = false;
+        }
+        walls_f.push(f.wall);
+        rss_f.push(f.max_rss_kb);
 
         let counts_a = counts(&mut uri_a.establish()?)?;
         let counts_b = counts(&mut uri_b.establish()?)?;
@@ -465,8 +509,26 @@ fn run() -> BenchResult<bool> {
             rows as f64 / 1e6
         );
     }
+    match statements_per_entity.first() {
+        Some(per_entity) => println!(
+            "  statements per purged entity (A, on the server): {per_entity:.3}  (level to keep: \
+             about {TARGET_STATEMENTS_PER_ENTITY})"
+        ),
+        None => println!("  statements per purged entity: not counted (no server log readable)"),
+    }
+    let wall_f = mean(&walls_f);
+    let ratio_f = wall_f.as_secs_f64() / wall_b.as_secs_f64();
+    let rss_f = *rss_f.iter().max().unwrap_or(&0) as f64 / 1024.0;
     println!(
-        "  row counts A == B == expected, dry run D == A, D wrote nothing: {}",
+        "  wall time F (--jobs {JOBS}): {:.2} s  [{}]  ratio F/B {ratio_f:.2}  (target <= \
+         {TARGET_JOBS_RATIO}){}  peak RSS {rss_f:.1} MB  (target <= {TARGET_JOBS_RSS_MB} MB){}",
+        wall_f.as_secs_f64(),
+        walls_f.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", "),
+        if ratio_f <= TARGET_JOBS_RATIO { "" } else { "  MISSED" },
+        if rss_f <= TARGET_JOBS_RSS_MB { "" } else { "  MISSED" },
+    );
+    println!(
+        "  row counts A == B == F == expected, dry run D == A, D wrote nothing: {}",
         if ok { "yes" } else { "NO" }
     );
     drop(copies);
@@ -500,6 +562,45 @@ fn dir_bytes(root: &std::path::Path) -> BenchResult<u64> {
         };
     }
     Ok(bytes)
+}
+
+/// The statements sessions on one database send, counted on the server: `log_statement = 'all'`
+/// for that database alone, then its lines in the server's log (`LOG:  statement:` for simple
+/// queries, `LOG:  execute` for prepared ones; the prefix names `user@database`).
+struct StatementLog {
+    path: PathBuf,
+    offset: u64,
+    database: String,
+}
+
+impl StatementLog {
+    /// None when the log cannot be read here.
+    fn start(server: &StoreUri, database: &str) -> BenchResult<Option<StatementLog>> {
+        let path = std::env::var_os("MLFLOW_JANITOR_BENCH_PG_LOG")
+            .map_or_else(|| PathBuf::from(PG_LOG), PathBuf::from);
+        let Ok(metadata) = std::fs::metadata(&path) else { return Ok(None) };
+        server
+            .establish()?
+            .batch_execute(&format!("ALTER DATABASE \"{database}\" SET log_statement = 'all'"))?;
+        Ok(Some(StatementLog { path, offset: metadata.len(), database: database.to_owned() }))
+    }
+
+    fn count(&self) -> BenchResult<usize> {
+        use std::io::{BufRead, Seek};
+        let mut log = std::fs::File::open(&self.path)?;
+        log.seek(std::io::SeekFrom::Start(self.offset))?;
+        let session = format!("@{} LOG:  ", self.database);
+        let mut statements = 0;
+        for line in std::io::BufReader::new(log).split(b'\n') {
+            let line = String::from_utf8_lossy(&line?).into_owned();
+            if let Some((_, logged)) = line.split_once(&session) {
+                if logged.starts_with("statement: ") || logged.starts_with("execute ") {
+                    statements += 1;
+                }
+            }
+        }
+        Ok(statements)
+    }
 }
 
 /// Rows inserted, updated and deleted in the store's tables, as PostgreSQL counts them.

@@ -193,6 +193,22 @@ pub enum Error {
 }
 
 impl Error {
+    /// The database rolled the transaction back to break a deadlock (or a serialization
+    /// conflict): nothing of it stayed, and running it again is safe. MySQL's is error 1213;
+    /// diesel gives no SQLSTATE for PostgreSQL's (40P01), so its message tells.
+    pub fn is_deadlock(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        match self {
+            Error::Database(Diesel::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => {
+                true
+            }
+            Error::Database(Diesel::DatabaseError(_, info)) => {
+                info.message().starts_with("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(self.exit_status())
     }

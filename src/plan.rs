@@ -272,6 +272,11 @@ impl<Id> Phase<Id> {
         self.children.iter().chain(std::iter::once(&self.entity_rows))
     }
 
+    /// Whether `step`, one of [`Phase::steps`], deletes the entities themselves.
+    pub fn is_entity_rows(&self, step: &Step<Id>) -> bool {
+        std::ptr::eq(step, &self.entity_rows)
+    }
+
     /// Whether `scope` takes any of these entities: asked for, and the store's MLflow version
     /// has their table.
     fn taken(&self, scope: &Scope) -> bool {
@@ -1100,12 +1105,15 @@ pub static JOBS: Phase<JobId> = Phase {
 };
 
 /// Something done to each phase of the plan, in order.
+/// What an entity's key is to the purge: printed in reports and archives, ordered for paging,
+/// and handed between the threads of a purge with `--jobs`.
+pub(crate) trait EntityId: Clone + Display + Ord + Send + Sync + 'static {}
+
+impl<T: Clone + Display + Ord + Send + Sync + 'static> EntityId for T {}
+
 pub(crate) trait PhaseVisitor {
     type Error;
-    fn phase<Id: Clone + Display + Ord>(
-        &mut self,
-        phase: &'static Phase<Id>,
-    ) -> Result<(), Self::Error>;
+    fn phase<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> Result<(), Self::Error>;
 }
 
 /// Visits the plan's phases in the order they run: the one place the order is written. The
@@ -1140,16 +1148,13 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
     struct Steps(Vec<PlannedStep>);
     impl PhaseVisitor for Steps {
         type Error = std::convert::Infallible;
-        fn phase<Id: Clone + Display + Ord>(
-            &mut self,
-            phase: &'static Phase<Id>,
-        ) -> Result<(), Self::Error> {
+        fn phase<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> Result<(), Self::Error> {
             self.0.extend(phase.steps().map(|step| PlannedStep {
                 entity: phase.entity,
                 table: step.table,
                 tables: step.tables,
                 rows: step.rows,
-                entity_rows: std::ptr::eq(step, &phase.entity_rows),
+                entity_rows: phase.is_entity_rows(step),
                 orphans: step.orphans.as_ref(),
                 columns: step.columns,
             }));
@@ -1173,10 +1178,7 @@ pub fn count_in_scope(
     }
     impl PhaseVisitor for Counts<'_> {
         type Error = diesel::result::Error;
-        fn phase<Id: Clone + Display + Ord>(
-            &mut self,
-            phase: &'static Phase<Id>,
-        ) -> QueryResult<()> {
+        fn phase<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> QueryResult<()> {
             let count = phase.count_in(self.scope, self.conn)?;
             self.counts.insert(phase.entity, count);
             Ok(())
@@ -1253,7 +1255,7 @@ mod tests {
         struct Tables(BTreeMap<&'static str, Vec<bool>>);
         impl PhaseVisitor for Tables {
             type Error = std::convert::Infallible;
-            fn phase<Id: Clone + Display + Ord>(
+            fn phase<Id: EntityId>(
                 &mut self,
                 phase: &'static Phase<Id>,
             ) -> Result<(), Self::Error> {

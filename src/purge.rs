@@ -2,20 +2,21 @@
 //! batch, so an interruption at any moment leaves whole entities and a rerun finishes the job.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt::Display;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::archive::ArchiveWriter;
 use crate::artifacts::sweep::{Action, ArtifactReport, ArtifactSweep};
 use crate::error::{Error, Result};
-use crate::plan::{steps_in_order, visit_phases, Count, Entity, Phase, PhaseVisitor, RowKey};
+use crate::plan::{
+    steps_in_order, visit_phases, Count, Entity, EntityId, Phase, PhaseVisitor, RowKey,
+};
 use crate::scope::{BlockedExperiment, Cutoffs, Scope};
 use crate::store::revision::StoreSchema;
-use crate::store::{write_transaction, DbConnection};
+use crate::store::{write_transaction, DbConnection, DbPool};
 
 mod prepare;
 
@@ -24,6 +25,8 @@ pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
 /// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
 pub const MAX_BATCH_SIZE: usize = 10_000;
 pub use crate::plan::DEFAULT_BATCH_SIZE;
+/// Most batches at once (`--jobs`): beyond the cores of any database server a purge is for.
+pub const MAX_JOBS: usize = 32;
 /// How long a statement waits for a lock the tracking server holds, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -142,6 +145,9 @@ pub(crate) struct Options {
     /// Set by a signal handler to the signal's number (0: none): the purge stops before its
     /// next batch.
     pub stop_signal: Option<Arc<AtomicUsize>>,
+    /// With `--jobs` above one: the connections that run batches at once, as many as the pool
+    /// holds. None: one batch after another, on the purge's own connection.
+    pub workers: Option<DbPool>,
 }
 
 impl Options {
@@ -274,8 +280,25 @@ struct PhaseRunner<'a> {
 impl PhaseVisitor for PhaseRunner<'_> {
     type Error = Error;
 
-    /// Runs one phase over its batches in the scope: deletes them, batch by batch.
-    fn phase<Id: Clone + Display + Ord>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
+    /// Runs one phase over its batches in the scope: deletes them, batch by batch, or with
+    /// workers, several batches at once. The next phase starts once every batch of this one is
+    /// done.
+    fn phase<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
+        match self.options.workers.clone() {
+            Some(workers) if self.options.mode == Mode::Delete => {
+                self.phase_in_parallel(phase, &workers)?
+            }
+            _ => self.phase_in_turn(phase)?,
+        }
+        self.first_step += phase.steps().count();
+        Ok(())
+    }
+}
+
+impl PhaseRunner<'_> {
+    /// One batch after another on the purge's connection: its artifacts, then its rows (to the
+    /// archive, too), in one transaction; a dry run counts instead.
+    fn phase_in_turn<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
         let schema = self.scope.schema();
         let mut after = phase.entities.start.clone();
         loop {
@@ -305,7 +328,7 @@ impl PhaseVisitor for PhaseRunner<'_> {
                 } else if mode == Mode::Delete {
                     let mut archive = self.archive.as_deref_mut();
                     if let Some(archive) = archive.as_deref_mut() {
-                        archive.begin_batch(phase, &purged);
+                        archive.begin_batch(phase, &purged)?;
                     }
                     let rows = delete_batch(
                         conn,
@@ -338,31 +361,153 @@ impl PhaseVisitor for PhaseRunner<'_> {
             if let Some(sweep) = self.artifacts.as_deref_mut() {
                 sweep.batch_done();
             }
-            for (offset, n) in rows.iter().enumerate() {
-                self.report.add(self.first_step + offset, *n);
-            }
-            *self.report.entities.entry(phase.entity).or_default() += purged.len() as u64;
-            self.report.batches += 1;
-            (self.progress)(ids.len() as u64);
-            for id in &purged {
-                debug!(entity = phase.entity.name(), entity.id = %id, dry_run = self.report.dry_run, "purged");
-            }
-            info!(
-                entity = phase.entity.name(),
-                batch = self.report.batches,
-                entities = purged.len(),
-                rows = rows.iter().sum::<u64>(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                dry_run = self.report.dry_run,
-                "batch done"
-            );
+            self.record(phase, ids.len(), &purged, &rows, started);
             if (ids.len() as i64) < self.limit {
                 break;
             }
             self.options.pause();
         }
-        self.first_step += phase.steps().count();
         Ok(())
+    }
+
+    /// Several batches at once, each on a worker's connection from `workers`, in a transaction
+    /// of its own; this connection pages through the phase's entities and hands out the
+    /// batches. A stop (error, deadline, signal) hands out no more and waits for the batches
+    /// under way, so that each is whole, committed or rolled back.
+    fn phase_in_parallel<Id: EntityId>(
+        &mut self,
+        phase: &'static Phase<Id>,
+        workers: &DbPool,
+    ) -> Result<()> {
+        let (schema, cutoffs, options) = (self.scope.schema(), &self.cutoffs.clone(), self.options);
+        // Every connection first: one that cannot be had stops the phase before any batch.
+        let connections = (0..workers.max_size())
+            .map(|_| workers.get())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Connect {
+                uri: self.report.store.clone(),
+                reason: e.to_string(),
+            })?;
+        let jobs = connections.len();
+        std::thread::scope(|threads| {
+            let (hand_out, batches) = std::sync::mpsc::sync_channel::<Vec<Id>>(0);
+            // The workers alone hold the receiving end: once they are all gone, handing out fails
+            // instead of waiting.
+            let batches = Arc::new(std::sync::Mutex::new(batches));
+            let (report_done, done) = std::sync::mpsc::channel();
+            for mut conn in connections {
+                let (batches, report_done) = (batches.clone(), report_done.clone());
+                threads.spawn(move || loop {
+                    let next = batches.lock().map_err(drop).and_then(|b| b.recv().map_err(drop));
+                    let Ok(ids) = next else { break };
+                    let started = Instant::now();
+                    let rows = delete_batch_retrying(&mut conn, schema, cutoffs, phase, &ids);
+                    options.pause();
+                    if report_done.send((ids, started, rows)).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(batches);
+            drop(report_done);
+            let mut after = phase.entities.start.clone();
+            let mut paging = true;
+            let mut under_way = 0;
+            let mut stopped = None;
+            loop {
+                while paging && stopped.is_none() && under_way < jobs {
+                    let page =
+                        self.options.stop_before_next_batch(self.report.batches).and_then(|()| {
+                            Ok(phase.next_batch(self.scope, self.conn, &after, self.limit)?)
+                        });
+                    match page {
+                        Ok(ids) if ids.is_empty() => paging = false,
+                        Ok(ids) => {
+                            paging = (ids.len() as i64) == self.limit;
+                            after = ids.last().expect("a page is not empty").clone();
+                            if hand_out.send(ids).is_err() {
+                                break;
+                            }
+                            under_way += 1;
+                        }
+                        Err(e) => stopped = Some(e),
+                    }
+                }
+                if under_way == 0 {
+                    break;
+                }
+                let Ok((ids, started, rows)) = done.recv() else { break };
+                under_way -= 1;
+                match rows {
+                    Ok(rows) => self.record(phase, ids.len(), &ids, &rows, started),
+                    Err(e) => {
+                        stopped.get_or_insert(e);
+                    }
+                }
+            }
+            // The workers end once no batch can come.
+            drop(hand_out);
+            stopped.map_or(Ok(()), Err)
+        })
+    }
+
+    /// Adds a batch done to the report, and says so.
+    fn record<Id: EntityId>(
+        &mut self,
+        phase: &Phase<Id>,
+        paged: usize,
+        purged: &[Id],
+        rows: &[u64],
+        started: Instant,
+    ) {
+        for (offset, n) in rows.iter().enumerate() {
+            self.report.add(self.first_step + offset, *n);
+        }
+        *self.report.entities.entry(phase.entity).or_default() += purged.len() as u64;
+        self.report.batches += 1;
+        (self.progress)(paged as u64);
+        for id in purged {
+            debug!(entity = phase.entity.name(), entity.id = %id, dry_run = self.report.dry_run, "purged");
+        }
+        info!(
+            entity = phase.entity.name(),
+            batch = self.report.batches,
+            entities = purged.len(),
+            rows = rows.iter().sum::<u64>(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            dry_run = self.report.dry_run,
+            "batch done"
+        );
+    }
+}
+
+/// How often a batch runs when the database keeps choosing it to break a deadlock.
+const DEADLOCK_ATTEMPTS: u32 = 5;
+
+/// Deletes one batch in a transaction of its own, and runs it again when the database rolled
+/// it back to break a deadlock (batches running at once can lock rows they share in opposite
+/// orders: associations between two purged entities).
+fn delete_batch_retrying<Id: EntityId>(
+    conn: &mut DbConnection,
+    schema: &StoreSchema,
+    cutoffs: &Cutoffs,
+    phase: &Phase<Id>,
+    ids: &[Id],
+) -> Result<Vec<u64>> {
+    let mut attempt = 1;
+    loop {
+        let deleted =
+            write_transaction(conn, |conn| delete_batch(conn, schema, cutoffs, phase, ids, None));
+        match deleted {
+            Err(e) if e.is_deadlock() && attempt < DEADLOCK_ATTEMPTS => {
+                warn!(
+                    entity = phase.entity.name(),
+                    attempt, "deadlock: the batch rolled back, and runs again"
+                );
+                attempt += 1;
+            }
+            deleted => return deleted,
+        }
     }
 }
 
@@ -379,7 +524,7 @@ fn delete_batch<Id>(
 ) -> Result<Vec<u64>> {
     let mut rows = Vec::with_capacity(phase.children.len() + 1);
     for step in phase.steps() {
-        let entity_rows = std::ptr::eq(step, &phase.entity_rows);
+        let entity_rows = phase.is_entity_rows(step);
         if !schema.has_tables(step.tables) {
             rows.push(0);
             continue;

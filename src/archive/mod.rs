@@ -20,6 +20,7 @@
 
 pub mod place;
 pub mod restore;
+mod row_files;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -162,6 +163,12 @@ fn create_private_dir(path: &Path) -> Result<(), ArchiveError> {
         .map_err(|source| ArchiveError::io(path, source))
 }
 
+/// A new file of the archive, mode 0600, to append to.
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().create_new(true).append(true).mode(0o600).open(path)
+}
+
 /// The archives at `path`: itself when it holds a manifest, else those of its subdirectories
 /// (each purge with `--archive DIR` writes one there), newest first.
 pub fn archives_at(path: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
@@ -179,13 +186,39 @@ pub fn archives_at(path: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
     if archives.is_empty() {
         return Err(ArchiveError::NotAnArchive { path: path.display().to_string() });
     }
-    archives.sort_unstable_by(|a, b| b.cmp(a));
+    sort_newest_first(&mut archives, |dir| {
+        dir.file_name().and_then(|name| name.to_str()).unwrap_or_default()
+    });
     Ok(archives)
+}
+
+/// Sorts archives by their names, newest first. A name is the purge's start time, to the
+/// second, with `-2`, `-3`, ... after it when several purges started in one second.
+fn sort_newest_first<T>(archives: &mut [T], name: impl Fn(&T) -> &str) {
+    archives.sort_by_cached_key(|archive| {
+        let name = name(archive);
+        let (started, nth) = match name.rsplit_once('-').map(|(s, n)| (s, n.parse::<u32>())) {
+            Some((started, Ok(nth))) => (started, nth),
+            _ => (name, 1),
+        };
+        std::cmp::Reverse((started.to_owned(), nth))
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archives_of_one_second_sort_by_their_number() {
+        let mut names =
+            ["20261204T160000Z-2", "20261204T155959Z", "20261204T160000Z-10", "20261204T160000Z"];
+        sort_newest_first(&mut names, |name| name);
+        assert_eq!(
+            names,
+            ["20261204T160000Z-10", "20261204T160000Z-2", "20261204T160000Z", "20261204T155959Z"]
+        );
+    }
 
     #[test]
     fn every_value_round_trips_exactly_through_its_json() {

@@ -162,7 +162,7 @@ impl Bucket {
                 archives.push(name);
             }
         }
-        archives.sort_unstable_by(|a, b| b.cmp(a));
+        super::sort_newest_first(&mut archives, String::as_str);
         Ok(archives)
     }
 }

@@ -93,7 +93,15 @@ struct Archive {
 }
 
 impl Archive {
+    /// Reads and checks the archive at `dir`.
     fn open(dir: &Path, name: String) -> Result<Archive> {
+        let archive = Archive::read_manifest(dir, name)?;
+        archive.verify_files()?;
+        Ok(archive)
+    }
+
+    /// Reads the archive's manifest; its files are not read yet.
+    fn read_manifest(dir: &Path, name: String) -> Result<Archive> {
         let damaged = |why: String| ArchiveError::Damaged { path: name.clone(), why };
         let path = dir.join(MANIFEST);
         let bytes = std::fs::read(&path).map_err(|source| ArchiveError::io(&path, source))?;
@@ -126,25 +134,40 @@ impl Archive {
                 _ => return Err(damaged(format!("line {} of its manifest", number + 1)).into()),
             }
         }
-        for file in batches.iter().flat_map(|batch| &batch.files) {
-            if !is_relative_within(&file.path) {
-                return Err(damaged(format!(
-                    "its manifest names a file outside it: {}",
-                    file.path
-                ))
-                .into());
-            }
-            let path = dir.join(&file.path);
+        if let Some(file) = batches
+            .iter()
+            .flat_map(|batch| &batch.files)
+            .find(|file| !is_relative_within(&file.path))
+        {
+            return Err(
+                damaged(format!("its manifest names a file outside it: {}", file.path)).into()
+            );
+        }
+        batches.reverse();
+        Ok(Archive { dir: dir.to_path_buf(), name, header, batches })
+    }
+
+    fn files(&self) -> impl Iterator<Item = &FileRecord> {
+        self.batches.iter().flat_map(|batch| &batch.files)
+    }
+
+    /// Checks every file against the checksum the manifest gives it.
+    fn verify_files(&self) -> Result<()> {
+        for file in self.files() {
+            let path = self.dir.join(&file.path);
             let mut hash = Sha256::new();
             std::fs::File::open(&path)
                 .and_then(|mut opened| std::io::copy(&mut opened, &mut hash))
                 .map_err(|source| ArchiveError::io(&path, source))?;
-            if super::writer::hex(&hash.finalize()) != file.sha256 {
-                return Err(damaged(format!("{} does not match its checksum", file.path)).into());
+            if super::row_files::hex(&hash.finalize()) != file.sha256 {
+                return Err(ArchiveError::Damaged {
+                    path: self.name.clone(),
+                    why: format!("{} does not match its checksum", file.path),
+                }
+                .into());
             }
         }
-        batches.reverse();
-        Ok(Archive { dir: dir.to_path_buf(), name, header, batches })
+        Ok(())
     }
 
     fn columns(&self, table: &str) -> Result<TableColumns> {
@@ -216,18 +239,13 @@ fn open_archives(place: &Place, staging: &Path) -> Result<Vec<Archive>> {
         let dir = staging.join(index.to_string());
         let key =
             |file: &str| if name.is_empty() { file.to_owned() } else { format!("{name}/{file}") };
-        let manifest = dir.join(MANIFEST);
-        bucket.download(&key(MANIFEST), &manifest)?;
-        let text =
-            std::fs::read_to_string(&manifest).map_err(|e| ArchiveError::io(&manifest, e))?;
-        for line in text.lines() {
-            if let Ok(Record::Batch(batch)) = serde_json::from_str(line) {
-                for file in batch.files.iter().filter(|f| is_relative_within(&f.path)) {
-                    bucket.download(&key(&file.path), &dir.join(&file.path))?;
-                }
-            }
+        bucket.download(&key(MANIFEST), &dir.join(MANIFEST))?;
+        let archive = Archive::read_manifest(&dir, bucket.url(name))?;
+        for file in archive.files() {
+            bucket.download(&key(&file.path), &dir.join(&file.path))?;
         }
-        archives.push(Archive::open(&dir, bucket.url(name))?);
+        archive.verify_files()?;
+        archives.push(archive);
     }
     Ok(archives)
 }
@@ -391,8 +409,8 @@ impl<'a> Restorer<'a> {
         for archive in archives {
             self.read_experiments(archive)?;
         }
+        let names = self.experiment_names(archives)?;
         for archive in archives {
-            let names = self.experiment_names(archive)?;
             for batch in &archive.batches {
                 self.batch(archive, batch, &names)?;
             }
@@ -418,12 +436,14 @@ impl<'a> Restorer<'a> {
         Ok(())
     }
 
-    /// The ids of the experiments `--experiment-names` names, in the archives or the store.
-    fn experiment_names(&mut self, archive: &Archive) -> Result<HashSet<String>> {
+    /// The ids of the experiments `--experiment-names` names, in the archives (as
+    /// [`Restorer::read_experiments`] noted them) or the store.
+    fn experiment_names(&mut self, archives: &[Archive]) -> Result<HashSet<String>> {
         let mut ids = HashSet::new();
-        if self.request.experiment_names.is_empty() {
+        let Some(archive) = archives.first().filter(|_| !self.request.experiment_names.is_empty())
+        else {
             return Ok(ids);
-        }
+        };
         let columns = archive.columns("experiments")?;
         let (name, id) = (column(&columns, "name")?, column(&columns, "experiment_id")?);
         for (experiment, identity) in &self.experiments.archived {
@@ -555,6 +575,19 @@ impl<'a> Restorer<'a> {
             }
             None => HashMap::new(),
         };
+        // Unique columns whose values some stored row holds: for those, each candidate is asked
+        // alone, so that the database's collation decides who holds a name.
+        let mut contested = Vec::new();
+        for unique in &batch.unique {
+            let at: Vec<usize> = unique.iter().filter_map(|c| columns.position(c)).collect();
+            let values: Vec<Vec<Value>> = candidates
+                .iter()
+                .map(|(_, _, row)| at.iter().map(|&i| row[i].clone()).collect())
+                .collect();
+            if !rows_by_key(self.conn, columns, &at, &values)?.is_empty() {
+                contested.push((unique, at));
+            }
+        }
         let mut restorable = HashSet::new();
         'candidates: for (key, experiment, row) in candidates {
             // Its experiment's id may now be another experiment's.
@@ -584,10 +617,9 @@ impl<'a> Restorer<'a> {
                 }
                 continue;
             }
-            for unique in &batch.unique {
-                let at: Vec<usize> = unique.iter().filter_map(|c| columns.position(c)).collect();
+            for (unique, at) in &contested {
                 let values = vec![at.iter().map(|&i| row[i].clone()).collect::<Vec<_>>()];
-                if let Some(holder) = rows_by_key(self.conn, columns, &at, &values)?.first() {
+                if let Some(holder) = rows_by_key(self.conn, columns, at, &values)?.first() {
                     let holder: Vec<String> =
                         key_columns.iter().map(|&i| holder[i].to_string()).collect();
                     let taken: Vec<String> = at.iter().map(|&i| row[i].to_string()).collect();

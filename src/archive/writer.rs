@@ -3,22 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flate2::write::GzEncoder;
-use sha2::{Digest, Sha256};
-
 use super::place::{Bucket, Place};
+use super::row_files::{RowFileThread, RowSink};
 use super::{
-    create_private_dir, write_json, BatchRecord, FileRecord, Header, Record, FORMAT, MANIFEST,
+    create_private_dir, private_file, BatchRecord, FileRecord, Header, Record, FORMAT, MANIFEST,
 };
 use crate::error::{ArchiveError, Error, Result};
 use crate::plan::{steps_in_order, Phase, Step};
 use crate::scope::Cutoffs;
 use crate::store::revision::StoreSchema;
-use crate::store::rows::{Archived, TableColumns, Value};
+use crate::store::rows::{Archived, TableColumns};
 use crate::store::{catalog, DbConnection, StoreUri};
 
 /// An archive being written, one batch at a time.
@@ -32,6 +30,9 @@ pub struct ArchiveWriter {
     tables: BTreeMap<&'static str, TableColumns>,
     batches: u64,
     batch: Option<BatchRecord>,
+    files: RowFileThread,
+    /// The batch's files handed to the file thread and closed, not yet known to be durable.
+    writing: Vec<FileRecord>,
 }
 
 impl ArchiveWriter {
@@ -76,10 +77,22 @@ impl ArchiveWriter {
                 (staging, Some((bucket, name)))
             }
         };
-        let manifest = private_file(&dir.join(MANIFEST))?;
+        let manifest_path = dir.join(MANIFEST);
+        let manifest =
+            private_file(&manifest_path).map_err(|e| ArchiveError::io(&manifest_path, e))?;
         // Made now, so that the directory sync below covers its entry.
         create_private_dir(&dir.join("batches"))?;
-        let mut writer = ArchiveWriter { dir, remote, manifest, tables, batches: 0, batch: None };
+        let files = RowFileThread::start().map_err(|e| ArchiveError::io(&dir, e))?;
+        let mut writer = ArchiveWriter {
+            dir,
+            remote,
+            manifest,
+            tables,
+            batches: 0,
+            batch: None,
+            files,
+            writing: Vec::new(),
+        };
         let header = Header {
             format: FORMAT,
             tool: concat!("mlflow-janitor ", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -124,9 +137,17 @@ impl ArchiveWriter {
         Ok(())
     }
 
-    /// Starts the next batch, of `ids` of `phase`'s kind.
-    pub(crate) fn begin_batch<Id: std::fmt::Display>(&mut self, phase: &Phase<Id>, ids: &[Id]) {
+    /// Starts the next batch, of `ids` of `phase`'s kind, in a directory of its own.
+    pub(crate) fn begin_batch<Id: std::fmt::Display>(
+        &mut self,
+        phase: &Phase<Id>,
+        ids: &[Id],
+    ) -> Result<()> {
+        // A batch begun but not sealed rolled back: its files are not the archive's.
+        self.files.closed(self.writing.len());
+        self.writing.clear();
         self.batches += 1;
+        create_private_dir(&self.batch_dir())?;
         self.batch = Some(BatchRecord {
             batch: self.batches,
             entity: phase.entity,
@@ -139,10 +160,15 @@ impl ArchiveWriter {
                 .collect(),
             files: Vec::new(),
         });
+        Ok(())
     }
 
-    /// Runs `step`'s delete of the batch's `ids`, writing the rows it deletes to a file of their
-    /// own, synced; returns the rows archived and deleted.
+    fn batch_dir(&self) -> PathBuf {
+        self.dir.join(format!("batches/{:06}", self.batches))
+    }
+
+    /// Runs `step`'s delete of the batch's `ids`, handing the rows it deletes to the file
+    /// thread, for a file of their own; returns the rows archived and deleted.
     pub(crate) fn delete_step<Id>(
         &mut self,
         conn: &mut DbConnection,
@@ -151,13 +177,15 @@ impl ArchiveWriter {
         ids: &[Id],
         cutoffs: &Cutoffs,
     ) -> Result<Archived> {
-        let batch = self.batch.as_ref().expect("a batch was begun");
         let columns = &self.tables[step.table];
-        let relative =
-            format!("batches/{:06}/{:02}-{}.jsonl.gz", batch.batch, batch.files.len(), step.table);
+        let relative = format!(
+            "batches/{:06}/{:02}-{}.jsonl.gz",
+            self.batches,
+            self.writing.len(),
+            step.table
+        );
         let path = self.dir.join(&relative);
-        let mut file: Option<RowFile> = None;
-        let keys: Vec<Vec<u8>> = columns
+        let keys: Arc<[Vec<u8>]> = columns
             .columns
             .iter()
             .enumerate()
@@ -166,39 +194,51 @@ impl ArchiveWriter {
                 format!("{}{name}:", if index == 0 { "{" } else { "," }).into_bytes()
             })
             .collect();
-        let archived = (step.archive)(conn, ids, cutoffs, columns, &mut |row: Vec<Value>| {
-            let out = match &mut file {
+        let files = &self.files;
+        let mut sink: Option<RowSink> = None;
+        let archived = (step.archive)(conn, ids, cutoffs, columns, &mut |row| {
+            let out = match &mut sink {
                 Some(out) => out,
-                None => file.insert(RowFile::create(&path)?),
+                None => sink.insert(
+                    files
+                        .open(path.clone(), keys.clone())
+                        .map_err(|source| ArchiveError::io(&path, source))?,
+                ),
             };
-            out.write_row(&keys, &row).map_err(|source| ArchiveError::io(&path, source).into())
+            out.push(row).map_err(|source| ArchiveError::io(&path, source).into())
         })?;
         // A step with no rows leaves no file.
-        if let Some(out) = file {
-            let sha256 = out.finish().map_err(|source| ArchiveError::io(&path, source))?;
-            self.upload(&relative, false)?;
-            let batch = self.batch.as_mut().expect("a batch was begun");
-            batch.files.push(FileRecord {
+        if let Some(sink) = sink {
+            sink.close().map_err(|source| ArchiveError::io(&path, source))?;
+            self.writing.push(FileRecord {
                 path: relative,
                 table: step.table.to_owned(),
                 owner: step.owner.to_owned(),
                 entity_rows,
                 rows: archived.rows,
-                sha256,
+                // Known once the file thread has closed the file.
+                sha256: String::new(),
             });
         }
         Ok(archived)
     }
 
-    /// Makes the batch durable: its files' directory synced, then its manifest record written
-    /// and synced. Before the batch's transaction commits.
+    /// Makes the batch durable: waits for its files, written and synced by the file thread
+    /// (uploaded, for a bucket), syncs their directory, then writes and syncs the batch's
+    /// manifest record. Before the batch's transaction commits.
     pub(crate) fn seal_batch(&mut self) -> Result<()> {
-        let batch = self.batch.clone().expect("a batch was begun");
-        if !batch.files.is_empty() {
-            sync_dir(&self.dir.join(format!("batches/{:06}", batch.batch)))?;
-            sync_dir(&self.dir.join("batches"))?;
+        let mut files = std::mem::take(&mut self.writing);
+        let closed = self.files.closed(files.len());
+        for (file, closed) in files.iter_mut().zip(closed) {
+            file.sha256 = closed.map_err(|(path, source)| ArchiveError::io(&path, source))?;
+            self.upload(&file.path, false)?;
         }
-        self.append(&Record::Batch(batch))
+        sync_dir(&self.batch_dir())?;
+        sync_dir(&self.dir.join("batches"))?;
+        let batch = self.batch.as_mut().expect("a batch was begun");
+        batch.files = files;
+        let record = Record::Batch(batch.clone());
+        self.append(&record)
     }
 
     /// Records that the batch committed.
@@ -223,6 +263,8 @@ impl ArchiveWriter {
 impl Drop for ArchiveWriter {
     /// An archive in a bucket leaves no staging directory behind.
     fn drop(&mut self) {
+        // The file thread ends first: it may still write into the staging directory.
+        self.files.stop();
         if self.remote.is_some() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -265,80 +307,8 @@ fn unused_dir(root: &Path, name: &str) -> Result<PathBuf> {
     unreachable!("some name is free")
 }
 
-fn private_file(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(parent) = path.parent() {
-        create_private_dir(parent)?;
-    }
-    std::fs::OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|source| ArchiveError::io(path, source).into())
-}
-
 fn sync_dir(path: &Path) -> Result<()> {
     File::open(path)
         .and_then(|dir| dir.sync_all())
         .map_err(|source| Error::from(ArchiveError::io(path, source)))
-}
-
-/// A row file being written: gzip'd JSON Lines, hashed as it goes to disk.
-struct RowFile {
-    /// flate2 compresses (and zeroes a 32 KB buffer) at every write it is given: rows reach it
-    /// 64 KB at a time.
-    encoder: BufWriter<GzEncoder<Hashed<BufWriter<File>>>>,
-}
-
-impl RowFile {
-    fn create(path: &Path) -> Result<RowFile> {
-        let file = private_file(path)?;
-        let hashed = Hashed { inner: BufWriter::with_capacity(1 << 16, file), hash: Sha256::new() };
-        // Fast compression: the archive must not slow the purge much.
-        let encoder = GzEncoder::new(hashed, flate2::Compression::fast());
-        Ok(RowFile { encoder: BufWriter::with_capacity(1 << 16, encoder) })
-    }
-
-    /// `{"column": value, ...}` in the columns' order, and a newline; `keys` holds each
-    /// column's `{"name":` or `,"name":`, encoded once.
-    fn write_row(&mut self, keys: &[Vec<u8>], row: &[Value]) -> std::io::Result<()> {
-        let out = &mut self.encoder;
-        for (key, value) in keys.iter().zip(row) {
-            out.write_all(key)?;
-            write_json(&mut *out, value)?;
-        }
-        out.write_all(b"}\n")
-    }
-
-    /// Ends the file, synced; returns its SHA-256, in hex.
-    fn finish(self) -> std::io::Result<String> {
-        let encoder = self.encoder.into_inner().map_err(|e| e.into_error())?;
-        let Hashed { inner, hash } = encoder.finish()?;
-        let file = inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok(hex(&hash.finalize()))
-    }
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A writer that hashes what passes through it.
-struct Hashed<W> {
-    inner: W,
-    hash: Sha256,
-}
-
-impl<W: Write> Write for Hashed<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(buf)?;
-        self.hash.update(&buf[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }

@@ -35,8 +35,8 @@ use crate::artifacts::{ArtifactError, ArtifactStore, Location, LocationIndex, Re
 use crate::error::{Error, Result};
 use crate::mlflow::{ExperimentId, DELETED_MODEL_VERSION, TRACE_ARTIFACT_LOCATION_TAG};
 use crate::plan::{
-    experiments_in_scope_among, visit_phases, Container, Entity, Located, Phase, PhaseVisitor,
-    DEFAULT_BATCH_SIZE,
+    experiments_in_scope_among, visit_phases, Container, Entity, EntityId, Located, Phase,
+    PhaseVisitor, DEFAULT_BATCH_SIZE,
 };
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info, trace_tags};
 use crate::scope::Scope;
@@ -469,7 +469,7 @@ struct MeasurePass<'a> {
 impl PhaseVisitor for MeasurePass<'_> {
     type Error = Error;
 
-    fn phase<Id: Clone + Display + Ord>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
+    fn phase<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
         let Some(artifacts) = &phase.artifacts else { return Ok(()) };
         let mut after = phase.entities.start.clone();
         loop {

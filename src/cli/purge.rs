@@ -11,7 +11,7 @@ use mlflow_janitor::archive::Place;
 use mlflow_janitor::artifacts::{CloudConfig, Resolver};
 use mlflow_janitor::purge::{
     self, ArtifactSettings, Mode, Prepared, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT,
-    MAX_BATCH_SIZE,
+    MAX_BATCH_SIZE, MAX_JOBS,
 };
 use mlflow_janitor::scope::{Retention, ScopeRequest};
 use mlflow_janitor::store::{self, DEFAULT_URI};
@@ -125,6 +125,11 @@ pub struct Opts {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     max_duration: Option<Duration>,
 
+    /// Batches run at once, each on a connection of its own (PostgreSQL, MySQL; README "Jobs")
+    /// [default: 1, gentle beside a tracking server].
+    #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_JOBS as u64))]
+    jobs: Option<usize>,
+
     /// Pause this long after each batch, to leave the database to the tracking server [default: 0s].
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     throttle: Option<Duration>,
@@ -160,6 +165,7 @@ struct PolicyFile {
     connect_timeout: Option<String>,
     older_than: Option<String>,
     batch_size: Option<usize>,
+    jobs: Option<usize>,
     max_duration: Option<String>,
     throttle: Option<String>,
     lock_timeout: Option<String>,
@@ -264,6 +270,10 @@ fn settle(opts: Opts) -> Result<Settled> {
             "batch_size {batch_size} is out of range 1..={MAX_BATCH_SIZE}"
         )));
     }
+    let jobs = opts.jobs.or(file.jobs).unwrap_or(1);
+    if !(1..=MAX_JOBS).contains(&jobs) {
+        return Err(Error::InvalidSettings(format!("jobs {jobs} is out of range 1..={MAX_JOBS}")));
+    }
     let artifacts = if opts.artifacts || file.artifacts == Some(true) {
         let destination = opts.artifacts_destination.or(file.artifacts_destination);
         Some(ArtifactSettings {
@@ -290,6 +300,7 @@ fn settle(opts: Opts) -> Result<Settled> {
         batch_size,
         max_duration: duration(opts.max_duration, "max_duration", file.max_duration)?,
         throttle: duration(opts.throttle, "throttle", file.throttle)?.unwrap_or(Duration::ZERO),
+        jobs,
         lock_timeout: duration(opts.lock_timeout, "lock_timeout", file.lock_timeout)?
             .unwrap_or(DEFAULT_LOCK_TIMEOUT),
         statement_timeout: duration(

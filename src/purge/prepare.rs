@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::plan::{count_in_scope, Entity};
 use crate::scope::{Scope, ScopeRequest};
 use crate::store::revision::{StoreSchema, UnknownRevision};
-use crate::store::{self, DbConnection, StoreLock, StoreUri};
+use crate::store::{self, DbConnection, DbPool, StoreLock, StoreUri};
 
 /// Where a purge with artifacts finds them.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct Settings {
     pub max_duration: Option<Duration>,
     /// A pause after each batch, to leave the database to the tracking server.
     pub throttle: Duration,
+    /// Batches run at once, each on a connection of its own (see [`Settings::workers`]).
+    pub jobs: usize,
     /// How long a statement may wait for a lock the tracking server holds (zero: the server's).
     pub lock_timeout: Duration,
     /// How long a statement may run (zero: the server's setting).
@@ -66,12 +68,40 @@ impl Settings {
             batch_size: DEFAULT_BATCH_SIZE,
             max_duration: None,
             throttle: Duration::ZERO,
+            jobs: 1,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: Duration::ZERO,
             unknown_revision: UnknownRevision::Refuse,
             artifacts: None,
             archive: None,
         }
+    }
+
+    /// The pool that runs batches at once, for `jobs` above one. Not on SQLite, which has one
+    /// writer; not for a dry run, whose counts need each shared row seen once in order; not
+    /// with artifacts or an archive, which each batch writes in turn. Those run one job, and
+    /// say so.
+    fn workers(&self, backend: store::Backend) -> Option<DbPool> {
+        if self.jobs <= 1 {
+            return None;
+        }
+        let one_job = |why: &str| warn!(jobs = self.jobs, "one job: {why}");
+        if backend == store::Backend::Sqlite {
+            one_job("SQLite has one writer at a time");
+        } else if self.mode == Mode::DryRun {
+            one_job("a dry run counts its batches in turn");
+        } else if self.artifacts.is_some() {
+            one_job("--artifacts deletes each batch's artifacts in turn");
+        } else if self.archive.is_some() {
+            one_job("--archive writes each batch in turn");
+        } else {
+            return Some(self.uri.writers_pool(
+                self.jobs as u32,
+                self.lock_timeout,
+                self.statement_timeout,
+            ));
+        }
+        None
     }
 }
 
@@ -148,6 +178,7 @@ impl Confirmed {
     ) -> Result<()> {
         let entities = self.entities();
         let Prepared { mut conn, lock, schema, scope, settings, started, .. } = self.0;
+        let workers = settings.workers(conn.backend());
         let mut archive = match settings.archive {
             Some(root) if settings.mode == Mode::Delete && entities > 0 => {
                 let purge = serde_json::json!({
@@ -179,6 +210,7 @@ impl Confirmed {
             deadline: settings.max_duration.map(|limit| started + limit),
             throttle: settings.throttle,
             stop_signal,
+            workers,
         };
         let result = super::run(
             &mut conn,

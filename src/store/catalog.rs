@@ -134,37 +134,40 @@ pub fn tables(conn: &mut DbConnection) -> Result<BTreeSet<String>> {
 
 /// The columns of a table, in their order; none for a missing table.
 pub fn columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
-    let query = match conn.backend() {
-        Backend::Postgresql => {
-            "SELECT column_name::text AS name FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"
-        }
-        Backend::Mysql => {
-            "SELECT column_name AS name FROM information_schema.columns \
-             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position"
-        }
-        Backend::Sqlite => "SELECT name FROM pragma_table_info(?) ORDER BY cid",
-    };
-    let rows = diesel::sql_query(query).bind::<Text, _>(table).load::<Name>(conn)?;
-    Ok(rows.into_iter().map(|c| c.name).collect())
+    column_names(conn, table, "", "")
 }
 
 /// The columns of a table that hold what was written to them: all but those the database
 /// computes (PostgreSQL's and MySQL's generated columns; SQLite's table_info lists none).
 pub fn stored_columns(conn: &mut DbConnection, table: &str) -> Result<Vec<String>> {
+    column_names(
+        conn,
+        table,
+        "AND is_generated = 'NEVER'",
+        "AND extra NOT IN ('VIRTUAL GENERATED', 'STORED GENERATED')",
+    )
+}
+
+/// The columns of `table` that information_schema's condition (PostgreSQL's, MySQL's) keeps,
+/// in their order.
+fn column_names(
+    conn: &mut DbConnection,
+    table: &str,
+    postgresql: &str,
+    mysql: &str,
+) -> Result<Vec<String>> {
     let query = match conn.backend() {
-        Backend::Postgresql => {
+        Backend::Postgresql => format!(
             "SELECT column_name::text AS name FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1 \
-               AND is_generated = 'NEVER' ORDER BY ordinal_position"
-        }
-        Backend::Mysql => {
-            "SELECT column_name AS name FROM information_schema.columns \
-             WHERE table_schema = DATABASE() AND table_name = ? \
-               AND extra NOT IN ('VIRTUAL GENERATED', 'STORED GENERATED') \
+             WHERE table_schema = current_schema() AND table_name = $1 {postgresql} \
              ORDER BY ordinal_position"
-        }
-        Backend::Sqlite => "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+        ),
+        Backend::Mysql => format!(
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = ? {mysql} \
+             ORDER BY ordinal_position"
+        ),
+        Backend::Sqlite => "SELECT name FROM pragma_table_info(?) ORDER BY cid".to_owned(),
     };
     let rows = diesel::sql_query(query).bind::<Text, _>(table).load::<Name>(conn)?;
     Ok(rows.into_iter().map(|c| c.name).collect())

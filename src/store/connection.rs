@@ -48,21 +48,36 @@ impl StoreUri {
     /// Opens a pool of connections, and checks one out so that a bad host, password or
     /// database is reported now, in one line.
     pub fn connect(&self, max_size: u32) -> Result<DbPool> {
-        let pool = Pool::builder()
+        let pool = self.pool(max_size, SessionSettings::default());
+        self.establish().map(drop)?;
+        Ok(pool)
+    }
+
+    /// A pool for a writer's parallel work: each connection bounded as
+    /// [`super::limit_session`] bounds a session. Connects on demand.
+    pub fn writers_pool(
+        &self,
+        max_size: u32,
+        lock_timeout: Duration,
+        statement_timeout: Duration,
+    ) -> DbPool {
+        self.pool(max_size, SessionSettings { limits: Some((lock_timeout, statement_timeout)) })
+    }
+
+    fn pool(&self, max_size: u32, settings: SessionSettings) -> DbPool {
+        Pool::builder()
             .max_size(max_size)
             // Connect on demand only: the first connection's error is reported as it is.
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(30))
-            .connection_customizer(Box::new(SessionSettings))
-            .build_unchecked(StoreConnector { uri: self.clone() });
-        self.establish().map(drop)?;
-        Ok(pool)
+            .connection_customizer(Box::new(settings))
+            .build_unchecked(StoreConnector { uri: self.clone() })
     }
 
     /// One connection outside any pool, with the session settings of the pool's.
     pub fn establish(&self) -> Result<DbConnection> {
         let mut conn = self.open()?;
-        SessionSettings.on_acquire(&mut conn)?;
+        SessionSettings::default().on_acquire(&mut conn)?;
         Ok(conn)
     }
 
@@ -194,7 +209,7 @@ fn check_encrypted(
 }
 
 /// Makes the pool's connections with [`StoreUri::establish`]'s backend choice and errors.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct StoreConnector {
     uri: StoreUri,
 }
@@ -245,8 +260,11 @@ fn within<C: Send + 'static>(
 const SQLITE_BUSY_TIMEOUT_MS: u128 = 5_000;
 
 /// Per-session settings, applied to every connection the pool hands out.
-#[derive(Debug, Clone, Copy)]
-struct SessionSettings;
+#[derive(Debug, Clone, Copy, Default)]
+struct SessionSettings {
+    /// A writer's bounds: lock timeout and statement timeout, as [`super::limit_session`] takes.
+    limits: Option<(Duration, Duration)>,
+}
 
 impl CustomizeConnection<DbConnection, Error> for SessionSettings {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<()> {
@@ -263,7 +281,13 @@ impl CustomizeConnection<DbConnection, Error> for SessionSettings {
                 format!("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};")
             }
         };
-        conn.batch_execute(&settings).map_err(Error::from)
+        conn.batch_execute(&settings)?;
+        match self.limits {
+            Some((lock_timeout, statement_timeout)) => {
+                super::limit_session(conn, lock_timeout, statement_timeout)
+            }
+            None => Ok(()),
+        }
     }
 }
 

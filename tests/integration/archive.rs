@@ -434,12 +434,7 @@ fn a_purge_whose_archive_cannot_be_written_deletes_nothing() {
 fn an_archive_in_s3_is_written_and_restored() {
     let moto = crate::artifacts::Moto::start();
     moto.buckets(&["backups"]);
-    let env = [
-        ("MLFLOW_S3_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-    ];
+    let env = moto.env();
     let (store, mut conn) = fixtures::seeded_store(Backend::Postgresql);
     let before = snapshot(&mut conn);
     let uri = store.uri().given().to_owned();

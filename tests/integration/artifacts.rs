@@ -206,15 +206,19 @@ impl Moto {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
-    /// The settings the janitor would read from the environment, as for MinIO or any other
-    /// S3-compatible server.
-    fn config(&self) -> CloudConfig {
-        CloudConfig::from_vars([
+    /// The environment MLflow's users set for MinIO or any other S3-compatible server.
+    pub(crate) fn env(&self) -> [(&'static str, String); 4] {
+        [
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
             ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
             ("MLFLOW_S3_ENDPOINT_URL", self.endpoint()),
-        ])
+        ]
+    }
+
+    /// The settings the janitor reads from that environment.
+    pub(crate) fn config(&self) -> CloudConfig {
+        CloudConfig::from_vars(self.env())
     }
 
     /// The test's own client, for writing and reading back objects.

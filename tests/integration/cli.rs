@@ -302,7 +302,7 @@ fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
         &policy,
         format!(
             "backend_store_uri = \"{uri}\"\nolder_than = \"30d\"\nbatch_size = 100\nyes = true\n\
-             lock_timeout = \"2s\"\nmetrics_file = \"{}\"\n",
+             lock_timeout = \"2s\"\njobs = 2\nmetrics_file = \"{}\"\n",
             metrics.display()
         ),
     )

@@ -12,6 +12,7 @@ mod faults;
 mod fixtures;
 mod fresh_store;
 mod hostile;
+mod jobs;
 mod own_server;
 mod purge;
 mod purge_artifacts;

@@ -161,12 +161,7 @@ fn a_deleted_run_holding_a_live_model_version_is_kept_and_the_rest_purged() {
 fn s3_artifacts_of_purged_entities_go_and_live_ones_stay() {
     let moto = Moto::start();
     moto.buckets(&["arts"]);
-    let env = [
-        ("MLFLOW_S3_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-    ];
+    let env = moto.env();
     let store = TestStore::on(Backend::Postgresql).unwrap();
     let uri = crate::as_mlflow_spells_it(&store);
     let state = tempfile::tempdir().unwrap();
@@ -390,12 +385,7 @@ fn a_bucket_refusing_deletes_keeps_its_entities_and_the_rest_is_purged() {
     let locked_before = listed("locked");
     assert_eq!(locked_before.len(), 7);
 
-    let config = CloudConfig::from_vars([
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-        ("MLFLOW_S3_ENDPOINT_URL", moto.endpoint()),
-    ]);
+    let config = moto.config();
     let (result, report) = purge_with_artifacts(&store, config, Mode::Delete);
     let err = result.unwrap_err();
     let artifacts = report.artifacts.unwrap();
