@@ -23,29 +23,21 @@
 //!
 //! The server is the one `MLFLOW_JANITOR_TEST_DATABASE_URL` names, as for the test suites.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+mod bench_store;
+
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use bench_store::{
+    checkpoint, counts, janitor_binary, mean, run_janitor, BenchResult, Copies, Count, ServerLog,
+    Shape,
+};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{DbConnection, StoreUri};
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-const EXPERIMENTS: i64 = 50;
-const DELETED_EXPERIMENTS: i64 = 10;
-const RUNS: i64 = 20_000;
-const METRIC_KEYS: i64 = 10;
-const STEPS: i64 = 10;
-const PARAMS_PER_RUN: i64 = 3;
-const TAGS_PER_RUN: i64 = 3;
-const EXPERIMENT_TAGS_PER_EXPERIMENT: i64 = 2;
-/// Of the 400 runs of each live experiment, every `LIVE_RUN_DELETE_EVERY`-th is soft-deleted.
-const LIVE_RUN_DELETE_EVERY: i64 = 5;
 const ROUNDS: usize = 2;
 
 const TARGET_RATIO: f64 = 1.5;
@@ -58,107 +50,6 @@ const JOBS: &str = "3";
 const TARGET_JOBS_RATIO: f64 = 0.75;
 const TARGET_JOBS_RSS_MB: f64 = 30.0;
 const TARGET_STATEMENTS_PER_ENTITY: f64 = 0.03;
-/// PostgreSQL's log, where the bench counts the statements of one database's sessions; Debian's
-/// place unless `MLFLOW_JANITOR_BENCH_PG_LOG` names another. Its line prefix must hold `%d`.
-const PG_LOG: &str = "/var/log/postgresql/postgresql-15-main.log";
-
-/// The seed, set-based. Run `i` (1..=RUNS) belongs to experiment `(i - 1) % 50 + 1` and is the
-/// `(i - 1) / 50`-th run of it; experiments 41..=50 are soft-deleted with all their runs, and in
-/// the live ones every 5th run is soft-deleted (80 of 400).
-fn seed_sql() -> String {
-    let live_experiments = EXPERIMENTS - DELETED_EXPERIMENTS;
-    format!(
-        r#"
-SET synchronous_commit = off;
-SET maintenance_work_mem = '256MB';
--- A bulk load: no foreign-key triggers (the rows are consistent by construction; needs a
--- superuser, and is only slower without one), and the indexes of the big tables built once
--- after the load rather than row by row (same definitions, restored below).
-DO $$ BEGIN
-    SET session_replication_role = replica;
-EXCEPTION WHEN insufficient_privilege THEN
-    RAISE NOTICE 'not a superuser: loading with foreign-key checks';
-END $$;
-CREATE TEMP TABLE bench_indexes (ord serial, ddl text NOT NULL);
-INSERT INTO bench_indexes (ddl)
-SELECT format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
-              pg_get_constraintdef(c.oid))
-FROM pg_constraint AS c
-WHERE c.conrelid = ANY ('{{metrics,latest_metrics,params,tags}}'::regclass[])
-  AND c.contype IN ('p', 'u');
-INSERT INTO bench_indexes (ddl)
-SELECT pg_get_indexdef(i.indexrelid)
-FROM pg_index AS i
-WHERE i.indrelid = ANY ('{{metrics,latest_metrics,params,tags}}'::regclass[])
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint AS c WHERE c.conindid = i.indexrelid);
-DO $$ DECLARE r record; BEGIN
-    FOR r IN SELECT c.conrelid::regclass AS tbl, c.conname FROM pg_constraint AS c
-             WHERE c.conrelid = ANY ('{{metrics,latest_metrics,params,tags}}'::regclass[])
-               AND c.contype IN ('p', 'u') LOOP
-        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', r.tbl, r.conname);
-    END LOOP;
-    FOR r IN SELECT i.indexrelid::regclass AS idx FROM pg_index AS i
-             WHERE i.indrelid = ANY ('{{metrics,latest_metrics,params,tags}}'::regclass[]) LOOP
-        EXECUTE format('DROP INDEX %s', r.idx);
-    END LOOP;
-END $$;
-
-INSERT INTO experiments
-    (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time,
-     workspace)
-SELECT e, 'exp-' || e, 'mlflow-artifacts:/' || e,
-       CASE WHEN e > {live_experiments} THEN 'deleted' ELSE 'active' END,
-       1700000000000 + e,
-       CASE WHEN e > {live_experiments} THEN 1710000000000 + e ELSE 1700000000000 + e END,
-       'default'
-FROM generate_series(1, {EXPERIMENTS}) AS e;
-SELECT setval('experiments_experiment_id_seq', {EXPERIMENTS});
-
-INSERT INTO experiment_tags (key, value, experiment_id)
-SELECT 'tag_' || k, 'value ' || k, e
-FROM generate_series(1, {EXPERIMENTS}) AS e, generate_series(1, {EXPERIMENT_TAGS_PER_EXPERIMENT}) AS k;
-
-INSERT INTO runs
-    (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time,
-     end_time, source_version, lifecycle_stage, artifact_uri, experiment_id, deleted_time)
-SELECT md5('run-' || i), 'run-' || i, 'LOCAL', 'train.py', '', 'bench', 'FINISHED',
-       1700000000000 + i * 1000, 1700000000000 + i * 1000 + 60000, '',
-       CASE WHEN deleted THEN 'deleted' ELSE 'active' END,
-       'mlflow-artifacts:/' || e || '/' || md5('run-' || i) || '/artifacts',
-       e,
-       CASE WHEN deleted THEN 1710000000000 + i END
-FROM generate_series(1, {RUNS}) AS i,
-     LATERAL (SELECT (i - 1) % {EXPERIMENTS} + 1 AS e) AS x,
-     LATERAL (SELECT e > {live_experiments}
-                     OR ((i - 1) / {EXPERIMENTS}) % {LIVE_RUN_DELETE_EVERY} = 0 AS deleted) AS y;
-
-INSERT INTO metrics (key, value, "timestamp", run_uuid, step, is_nan)
-SELECT 'metric_' || k, (k * 31 + s * 7) / 13.0, r.start_time + s * 1000, r.run_uuid, s, false
-FROM runs AS r, generate_series(0, {METRIC_KEYS} - 1) AS k, generate_series(0, {STEPS} - 1) AS s;
-
-INSERT INTO latest_metrics (key, value, "timestamp", step, is_nan, run_uuid)
-SELECT 'metric_' || k, (k * 31 + ({STEPS} - 1) * 7) / 13.0, r.start_time + ({STEPS} - 1) * 1000,
-       {STEPS} - 1, false, r.run_uuid
-FROM runs AS r, generate_series(0, {METRIC_KEYS} - 1) AS k;
-
-INSERT INTO params (key, value, run_uuid)
-SELECT 'param_' || p, 'value ' || p, r.run_uuid
-FROM runs AS r, generate_series(1, {PARAMS_PER_RUN}) AS p;
-
-INSERT INTO tags (key, value, run_uuid)
-SELECT 'mlflow.tag_' || t, 'value ' || t, r.run_uuid
-FROM runs AS r, generate_series(1, {TAGS_PER_RUN}) AS t;
-
-DO $$ DECLARE r record; BEGIN
-    FOR r IN SELECT ddl FROM bench_indexes ORDER BY ord LOOP
-        EXECUTE r.ddl;
-    END LOOP;
-END $$;
-DROP TABLE bench_indexes;
-RESET session_replication_role;
-"#
-    )
-}
 
 /// Contender B: the purge as set-based deletes, run in one transaction, statement by statement
 /// so that each one's time can be shown. Same scope as the janitor's default: every run of a
@@ -189,23 +80,6 @@ const SQL_PURGE: &[(&str, &str)] = &[
     ("experiments", "DELETE FROM experiments WHERE lifecycle_stage = 'deleted'"),
 ];
 
-/// The tables compared between the contenders, with the count each must end with.
-fn expected_counts() -> Vec<(&'static str, i64)> {
-    let live_experiments = EXPERIMENTS - DELETED_EXPERIMENTS;
-    let runs_per_experiment = RUNS / EXPERIMENTS;
-    let kept_runs =
-        live_experiments * (runs_per_experiment - runs_per_experiment / LIVE_RUN_DELETE_EVERY);
-    vec![
-        ("experiments", live_experiments),
-        ("experiment_tags", live_experiments * EXPERIMENT_TAGS_PER_EXPERIMENT),
-        ("runs", kept_runs),
-        ("metrics", kept_runs * METRIC_KEYS * STEPS),
-        ("latest_metrics", kept_runs * METRIC_KEYS),
-        ("params", kept_runs * PARAMS_PER_RUN),
-        ("tags", kept_runs * TAGS_PER_RUN),
-    ]
-}
-
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench` (and any filter): this bench has one case and takes no
     // options, so arguments are ignored.
@@ -228,7 +102,7 @@ fn run() -> BenchResult<bool> {
     let seeded = TestStore::new()?;
     {
         let mut conn = seeded.connect()?;
-        conn.batch_execute(&seed_sql())?;
+        conn.batch_execute(&Shape::BENCH.seed_sql())?;
         // VACUUM too, so that autovacuum has no reason to visit the seeded database while it is
         // being copied, and the copies start with hint bits and visibility map set, as an
         // established store has them.
@@ -257,13 +131,15 @@ fn run() -> BenchResult<bool> {
         )
         .get_result(&mut conn)?;
         println!(
-            "in scope: {} runs, {} metric rows, {DELETED_EXPERIMENTS} experiments",
-            in_scope.n, metrics_in_scope.n
+            "in scope: {} runs, {} metric rows, {} experiments",
+            in_scope.n,
+            metrics_in_scope.n,
+            Shape::BENCH.deleted_experiments
         );
     }
 
     let mut copies = Copies { server: seeded.uri().clone(), names: Vec::new() };
-    let expected = expected_counts();
+    let expected = Shape::BENCH.expected_counts();
     let mut ok = true;
     let mut walls_a = Vec::new();
     let mut walls_b = Vec::new();
@@ -313,10 +189,11 @@ fn run() -> BenchResult<bool> {
         rss_d.push(d.max_rss_kb);
 
         checkpoint(&copies.server);
-        let statements = StatementLog::start(&copies.server, &uri_a.database())?;
+        let statements =
+            ServerLog::start(&copies.server, &uri_a.database(), &[("log_statement", "all")])?;
         let a = run_janitor(&janitor, &uri_a, &[])?;
         if let Some(log) = statements {
-            let sent = log.count()?;
+            let sent = log.statements()?;
             let entities: u64 = a.report["entities"]
                 .as_object()
                 .map_or(0, |e| e.values().filter_map(|n| n.as_u64()).sum());
@@ -337,9 +214,10 @@ fn run() -> BenchResult<bool> {
         }
         let report_batches = a.report["batches"].as_u64();
         println!(
-            "  A janitor: {:>7.2} s  peak RSS {:.1} MB  batches {}  entities {}  (janitor's own \
-             duration_ms {})",
+            "  A janitor: {:>7.2} s  (CPU {:.2} s)  peak RSS {:.1} MB  batches {}  entities {}  \
+             (janitor's own duration_ms {})",
             a.wall.as_secs_f64(),
+            a.cpu.as_secs_f64(),
             a.max_rss_kb as f64 / 1024.0,
             report_batches.map_or("?".to_owned(), |b| b.to_string()),
             a.report["entities"],
@@ -395,13 +273,17 @@ fn run() -> BenchResult<bool> {
         let e = run_janitor(&janitor, &uri_e, &["--archive", archive_root])?;
         let archive_bytes = dir_bytes(archives.path())?;
         println!(
-            "  E janitor --archive:   {:>7.2} s  peak RSS {:.1} MB  archive {:.1} MB for {:.1} MB \
-             of rows in the database",
+            "  E janitor --archive:   {:>7.2} s  (CPU {:.2} s)  peak RSS {:.1} MB  archive {:.1} MB \
+             for {:.1} MB of rows in the database",
             e.wall.as_secs_f64(),
+            e.cpu.as_secs_f64(),
             e.max_rss_kb as f64 / 1024.0,
             archive_bytes as f64 / 1e6,
             rows_bytes as f64 / 1e6,
         );
+        if round == 1 {
+            print_batch_lines(&e.stderr);
+        }
         if e.report["rows_by_table"] != a.report["rows_by_table"] {
             println!("      <-- MISMATCH: the archived purge deleted other rows than A");
             ok = false;
@@ -467,7 +349,8 @@ fn run() -> BenchResult<bool> {
     );
     let wall_c = mean(&walls_c);
     println!(
-        "  wall time C (janitor --artifacts, {RUNS} files): {:.2} s  [{}]  ratio C/A {:.2}",
+        "  wall time C (janitor --artifacts, {} files): {:.2} s  [{}]  ratio C/A {:.2}",
+        Shape::BENCH.runs,
         wall_c.as_secs_f64(),
         walls_c.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect::<Vec<_>>().join(", "),
         wall_c.as_secs_f64() / wall_a.as_secs_f64()
@@ -564,45 +447,6 @@ fn dir_bytes(root: &std::path::Path) -> BenchResult<u64> {
     Ok(bytes)
 }
 
-/// The statements sessions on one database send, counted on the server: `log_statement = 'all'`
-/// for that database alone, then its lines in the server's log (`LOG:  statement:` for simple
-/// queries, `LOG:  execute` for prepared ones; the prefix names `user@database`).
-struct StatementLog {
-    path: PathBuf,
-    offset: u64,
-    database: String,
-}
-
-impl StatementLog {
-    /// None when the log cannot be read here.
-    fn start(server: &StoreUri, database: &str) -> BenchResult<Option<StatementLog>> {
-        let path = std::env::var_os("MLFLOW_JANITOR_BENCH_PG_LOG")
-            .map_or_else(|| PathBuf::from(PG_LOG), PathBuf::from);
-        let Ok(metadata) = std::fs::metadata(&path) else { return Ok(None) };
-        server
-            .establish()?
-            .batch_execute(&format!("ALTER DATABASE \"{database}\" SET log_statement = 'all'"))?;
-        Ok(Some(StatementLog { path, offset: metadata.len(), database: database.to_owned() }))
-    }
-
-    fn count(&self) -> BenchResult<usize> {
-        use std::io::{BufRead, Seek};
-        let mut log = std::fs::File::open(&self.path)?;
-        log.seek(std::io::SeekFrom::Start(self.offset))?;
-        let session = format!("@{} LOG:  ", self.database);
-        let mut statements = 0;
-        for line in std::io::BufReader::new(log).split(b'\n') {
-            let line = String::from_utf8_lossy(&line?).into_owned();
-            if let Some((_, logged)) = line.split_once(&session) {
-                if logged.starts_with("statement: ") || logged.starts_with("execute ") {
-                    statements += 1;
-                }
-            }
-        }
-        Ok(statements)
-    }
-}
-
 /// Rows inserted, updated and deleted in the store's tables, as PostgreSQL counts them.
 fn rows_written(uri: &StoreUri) -> BenchResult<(i64, i64, i64)> {
     #[derive(QueryableByName)]
@@ -620,166 +464,6 @@ fn rows_written(uri: &StoreUri) -> BenchResult<(i64, i64, i64)> {
     )
     .get_result(&mut uri.establish()?)?;
     Ok((written.ins, written.upd, written.del))
-}
-
-/// Flushes the dirty buffers left by the copy or the previous contender, so that each contender
-/// starts from the same state instead of paying for a checkpoint it did not cause.
-fn checkpoint(server: &StoreUri) {
-    let done = server
-        .with_database("postgres")
-        .establish()
-        .map_err(|e| e.to_string())
-        .and_then(|mut admin| admin.batch_execute("CHECKPOINT").map_err(|e| e.to_string()));
-    if let Err(err) = done {
-        eprintln!("CHECKPOINT failed (timings may include one): {err}");
-    }
-}
-
-fn mean(values: &[Duration]) -> Duration {
-    values.iter().sum::<Duration>() / values.len().max(1) as u32
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-fn counts(conn: &mut DbConnection) -> BenchResult<Vec<(&'static str, i64)>> {
-    expected_counts()
-        .into_iter()
-        .map(|(table, _)| {
-            let count: Count =
-                diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(conn)?;
-            Ok((table, count.n))
-        })
-        .collect()
-}
-
-/// Copies of the seeded store, dropped when this goes out of scope (a panic included).
-struct Copies {
-    server: StoreUri,
-    names: Vec<String>,
-}
-
-impl Copies {
-    fn create(&mut self, template: &str, suffix: &str) -> BenchResult<StoreUri> {
-        let name = format!("{template}_{suffix}");
-        let mut admin = self.server.with_database("postgres").establish()?;
-        // The seeding session (or an autovacuum worker) may linger a moment after it is closed:
-        // a template must have no other session.
-        for attempt in 0.. {
-            // FILE_COPY: a plain file copy, quicker than WAL_LOG for a store this size, and
-            // without a gigabyte of WAL whose checkpoints would land in the contenders' time.
-            match diesel::sql_query(format!(
-                "CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY"
-            ))
-            .execute(&mut admin)
-            {
-                Ok(_) => break,
-                Err(e) if attempt < 100 && e.to_string().contains("being accessed") => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        self.names.push(name.clone());
-        Ok(self.server.with_database(&name))
-    }
-
-    fn drop_all(&mut self) {
-        let mut admin = match self.server.with_database("postgres").establish() {
-            Ok(admin) => admin,
-            Err(err) => {
-                eprintln!("could not drop the copies {:?}: {err}", self.names);
-                return;
-            }
-        };
-        for name in self.names.drain(..) {
-            if let Err(err) =
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-            {
-                eprintln!("could not drop the copy {name}: {err}");
-            }
-        }
-    }
-}
-
-impl Drop for Copies {
-    fn drop(&mut self) {
-        self.drop_all();
-    }
-}
-
-/// The release binary: Cargo builds it for benches and says where; otherwise build it.
-fn janitor_binary() -> BenchResult<PathBuf> {
-    if let Some(path) = option_env!("CARGO_BIN_EXE_mlflow-janitor") {
-        return Ok(PathBuf::from(path));
-    }
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["build", "--release", "--bin", "mlflow-janitor"])
-        .current_dir(&manifest_dir)
-        .status()?;
-    if !status.success() {
-        return Err(format!("cargo build --release failed: {status}").into());
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| manifest_dir.join("target"), PathBuf::from);
-    Ok(target.join("release").join("mlflow-janitor"))
-}
-
-struct JanitorRun {
-    wall: Duration,
-    max_rss_kb: i64,
-    report: serde_json::Value,
-    stderr: String,
-}
-
-/// Runs the janitor as a child process; its wall time runs from spawn to exit, and its peak RSS
-/// comes from `wait4`, for this child alone.
-fn run_janitor(binary: &PathBuf, uri: &StoreUri, extra: &[&str]) -> BenchResult<JanitorRun> {
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args(["purge", "--backend-store-uri", uri.given(), "--yes", "--output", "json"])
-        .args(extra)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut stderr_pipe = child.stderr.take().expect("piped");
-    let stderr_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stderr_pipe.read_to_string(&mut text).map(|_| text)
-    });
-    let mut stdout = String::new();
-    child.stdout.take().expect("piped").read_to_string(&mut stdout)?;
-    let stderr = stderr_reader.join().expect("the reader does not panic")?;
-
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain data; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let reaped = loop {
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        break r;
-    };
-    let wall = started.elapsed();
-    if reaped != pid {
-        return Err(format!("wait4: {}", std::io::Error::last_os_error()).into());
-    }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(format!("the janitor failed (status {status:#x}):\n{stderr}\n{stdout}").into());
-    }
-    let report: serde_json::Value = serde_json::from_str(&stdout)
-        .map_err(|e| format!("the janitor's report is not JSON ({e}): {stdout}"))?;
-    // ru_maxrss is in kilobytes on Linux.
-    Ok(JanitorRun { wall, max_rss_kb: usage.ru_maxrss, report, stderr })
 }
 
 /// One 1 KB file in each run's artifact location, under `root` (the destination its
