@@ -1,0 +1,296 @@
+//! `cargo bench --bench load`: does a tracking load notice the purge?
+//!
+//! On copies of the bench store (see `cargo bench --bench purge`), `CLIENTS` processes of
+//! MLflow's own client (`benches/load/mlflow_load.py`, from the 3.18.0 venv `.ci/run` makes, or
+//! `MLFLOW_JANITOR_BENCH_MLFLOW_PYTHON`) log to the store in a loop: `log_batch` of 10 metrics
+//! and a param to a live run of their own, and a new run every 20 batches. Once they are warm,
+//! the bench takes the calls of an idle window of `IDLE`, then runs the purge (release binary)
+//! and takes the calls that started while it ran: p50 and p99 of both, side by side. All the
+//! while a thread samples `pg_stat_activity` every 50 ms for a client waiting on a lock that a
+//! janitor session holds (`pg_blocking_pids`). At the end every row the clients say they wrote
+//! must be in the store, and no call may have failed. Once per purge setting: the default,
+//! `--jobs 3`, `--batch-size 100`, `--throttle 100ms`.
+
+mod bench_store;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bench_store::{checkpoint, janitor_binary, run_janitor, BenchResult, Copies, Count, Shape};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Double, Text};
+use mlflow_janitor::test_store::TestStore;
+use mlflow_janitor::StoreUri;
+
+const CLIENTS: usize = 4;
+const IDLE: Duration = Duration::from_secs(8);
+const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// Longest a client may wait for a lock the purge holds.
+const TARGET_LOCK_WAIT: Duration = Duration::from_millis(100);
+const TARGET_P99_RATIO: f64 = 2.0;
+/// A live experiment of the bench store, where the clients log.
+const EXPERIMENT: &str = "1";
+const SETTINGS: &[&[&str]] =
+    &[&[], &["--jobs", "3"], &["--batch-size", "100"], &["--throttle", "100ms"]];
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("bench failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> BenchResult<bool> {
+    let janitor = janitor_binary()?;
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("MLFLOW_JANITOR_BENCH_MLFLOW_PYTHON")
+        .map_or_else(|| manifest.join("target/venvs/mlflow-3.18.0/bin/python"), PathBuf::from);
+    if !python.is_file() {
+        return Err(format!(
+            "no MLflow at {}: make it with schema/mlflow-venv.sh 3.18.0 target/venvs/mlflow-3.18.0",
+            python.display()
+        )
+        .into());
+    }
+    let script = manifest.join("benches/load/mlflow_load.py");
+    let seeded = TestStore::new()?;
+    {
+        let mut conn = seeded.connect()?;
+        conn.batch_execute(&Shape::BENCH.seed_sql())?;
+        conn.batch_execute("VACUUM ANALYZE")?;
+    }
+    let mut copies = Copies { server: seeded.uri().clone(), names: Vec::new() };
+    let mut ok = true;
+    println!(
+        "{CLIENTS} MLflow clients logging; idle window {IDLE:?}; lock waits sampled every \
+         {SAMPLE_EVERY:?}"
+    );
+    for (index, settings) in SETTINGS.iter().enumerate() {
+        let copy = copies.create(&seeded.uri().database(), &format!("l{index}"))?;
+        checkpoint(&copies.server);
+        let outcome = measure(&janitor, &python, &script, &copy, settings)?;
+        ok &= outcome.ok;
+        copies.drop_all();
+    }
+    Ok(ok)
+}
+
+struct Outcome {
+    ok: bool,
+}
+
+/// One purge under the clients' load, with `settings`.
+fn measure(
+    janitor: &PathBuf,
+    python: &Path,
+    script: &Path,
+    store: &StoreUri,
+    settings: &[&str],
+) -> BenchResult<Outcome> {
+    let work = tempfile::tempdir()?;
+    let stop = work.path().join("stop");
+    let outs: Vec<PathBuf> =
+        (0..CLIENTS).map(|i| work.path().join(format!("client-{i}"))).collect();
+    let clients: Vec<Child> = outs
+        .iter()
+        .map(|out| {
+            Command::new(python)
+                .arg(script)
+                .args([store.given(), EXPERIMENT])
+                .arg(&stop)
+                .arg(out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    // Warm: each client has made its run and logged to it.
+    let warming = Instant::now();
+    while !outs.iter().all(|out| std::fs::read_to_string(out).is_ok_and(|t| t.lines().count() > 5))
+    {
+        if warming.elapsed() > Duration::from_secs(120) {
+            return Err("the clients did not start logging within 2 minutes".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = (now(), {
+        std::thread::sleep(IDLE);
+        now()
+    });
+
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (sampling, store) = (sampling.clone(), store.clone());
+        std::thread::spawn(move || sample_lock_waits(&store, &sampling).map_err(|e| e.to_string()))
+    };
+    let purge_started = now();
+    let purge = run_janitor(janitor, store, settings)?;
+    let purge_ended = now();
+    sampling.store(false, Ordering::Relaxed);
+    let waits = sampler.join().map_err(|_| "the sampler panicked")??;
+
+    std::fs::write(&stop, "")?;
+    let mut calls = Vec::new();
+    let mut written = Written::default();
+    for (mut client, out) in clients.into_iter().zip(&outs) {
+        let status = client.wait()?;
+        let text = std::fs::read_to_string(out)?;
+        if !status.success() {
+            return Err(format!("a client failed ({status}): {text}").into());
+        }
+        written.add(&text, &mut calls)?;
+    }
+    let present = written.present(store)?;
+    let during: Vec<f64> =
+        calls.iter().filter(|c| c.0 >= purge_started && c.0 <= purge_ended).map(|c| c.1).collect();
+    let before: Vec<f64> =
+        calls.iter().filter(|c| c.0 >= idle.0 && c.0 <= idle.1).map(|c| c.1).collect();
+    let (p50_idle, p99_idle) = (percentile(&before, 0.5), percentile(&before, 0.99));
+    let (p50_purge, p99_purge) = (percentile(&during, 0.5), percentile(&during, 0.99));
+    let ratio = p99_purge / p99_idle;
+    let label = if settings.is_empty() { "defaults".to_owned() } else { settings.join(" ") };
+    let lock_ok = waits.longest < TARGET_LOCK_WAIT;
+    let rows_ok = present == (written.metrics, written.params) && written.errors == 0;
+    println!(
+        "\npurge with {label}: {:.2} s, {} entities",
+        purge.wall.as_secs_f64(),
+        purge.report["entities"]
+    );
+    println!(
+        "  client calls idle:   {:>5}  p50 {:>6.1} ms  p99 {:>6.1} ms",
+        before.len(),
+        p50_idle * 1e3,
+        p99_idle * 1e3
+    );
+    println!(
+        "  client calls purge:  {:>5}  p50 {:>6.1} ms  p99 {:>6.1} ms  p99 ratio {ratio:.2} \
+         (aim <= {TARGET_P99_RATIO})",
+        during.len(),
+        p50_purge * 1e3,
+        p99_purge * 1e3
+    );
+    println!(
+        "  lock waits on the purge: {} samples of {}, longest {:?} (target < {TARGET_LOCK_WAIT:?}){}",
+        waits.waiting,
+        waits.samples,
+        waits.longest,
+        if lock_ok { "" } else { "  MISSED" }
+    );
+    println!(
+        "  clients wrote {} runs, {} metric rows, {} params, {} errors; in the store: {} metric \
+         rows, {} params{}",
+        written.runs.len(),
+        written.metrics,
+        written.params,
+        written.errors,
+        present.0,
+        present.1,
+        if rows_ok { "" } else { "  <-- MISMATCH" }
+    );
+    Ok(Outcome { ok: lock_ok && rows_ok })
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn percentile(values: &[f64], at: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted
+        .get(((sorted.len() as f64 * at) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+/// What the clients said they wrote.
+#[derive(Default)]
+struct Written {
+    runs: Vec<String>,
+    metrics: i64,
+    params: i64,
+    errors: i64,
+}
+
+impl Written {
+    /// Reads a client's file: its calls (start, seconds) into `calls`, its totals into this.
+    fn add(&mut self, text: &str, calls: &mut Vec<(f64, f64)>) -> BenchResult<()> {
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                ["written", _runs, metrics, params, errors] => {
+                    self.metrics += metrics.parse::<i64>()?;
+                    self.params += params.parse::<i64>()?;
+                    self.errors += errors.parse::<i64>()?;
+                }
+                ["runs", runs @ ..] => self.runs.extend(runs.iter().map(|r| r.to_string())),
+                [start, seconds, _kind] => calls.push((start.parse()?, seconds.parse()?)),
+                _ => return Err(format!("a client's line: {line}").into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The clients' metric rows and params in the store.
+    fn present(&self, store: &StoreUri) -> BenchResult<(i64, i64)> {
+        let mut conn = store.establish()?;
+        let mut count = |table: &str| -> BenchResult<i64> {
+            let counted: Count = diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM {table} WHERE run_uuid = ANY(string_to_array($1, ','))"
+            ))
+            .bind::<Text, _>(self.runs.join(","))
+            .get_result(&mut conn)?;
+            Ok(counted.n)
+        };
+        Ok((count("metrics")?, count("params")?))
+    }
+}
+
+/// Lock waits of the clients on the purge, as sampled.
+struct Waits {
+    samples: u64,
+    /// Samples in which a client waited on a janitor session.
+    waiting: u64,
+    /// The longest such wait seen (from the waiting statement's start).
+    longest: Duration,
+}
+
+fn sample_lock_waits(store: &StoreUri, sampling: &AtomicBool) -> BenchResult<Waits> {
+    #[derive(QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = Double)]
+        seconds: f64,
+    }
+    let mut conn = store.establish()?;
+    let mut waits = Waits { samples: 0, waiting: 0, longest: Duration::ZERO };
+    while sampling.load(Ordering::Relaxed) {
+        let waiting: Vec<Waiting> = diesel::sql_query(
+            "SELECT EXTRACT(EPOCH FROM clock_timestamp() - client.query_start)::float8 AS seconds
+             FROM pg_stat_activity AS client
+             WHERE client.datname = current_database() AND client.wait_event_type = 'Lock'
+               AND client.application_name <> 'mlflow-janitor'
+               AND EXISTS (SELECT 1 FROM pg_stat_activity AS purge
+                           WHERE purge.pid = ANY (pg_blocking_pids(client.pid))
+                             AND purge.application_name = 'mlflow-janitor')",
+        )
+        .load(&mut conn)?;
+        waits.samples += 1;
+        if !waiting.is_empty() {
+            waits.waiting += 1;
+        }
+        for wait in waiting {
+            waits.longest = waits.longest.max(Duration::from_secs_f64(wait.seconds.max(0.0)));
+        }
+        std::thread::sleep(SAMPLE_EVERY);
+    }
+    Ok(waits)
+}
