@@ -38,29 +38,13 @@ const SETTINGS: &[&[&str]] =
     &[&[], &["--jobs", "3"], &["--batch-size", "100"], &["--throttle", "100ms"]];
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("bench failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_store::exit_code(run())
 }
 
 fn run() -> BenchResult<bool> {
     let janitor = janitor_binary()?;
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = std::env::var_os("MLFLOW_JANITOR_BENCH_MLFLOW_PYTHON")
-        .map_or_else(|| manifest.join("target/venvs/mlflow-3.18.0/bin/python"), PathBuf::from);
-    if !python.is_file() {
-        return Err(format!(
-            "no MLflow at {}: make it with schema/mlflow-venv.sh 3.18.0 target/venvs/mlflow-3.18.0",
-            python.display()
-        )
-        .into());
-    }
-    let script = manifest.join("benches/load/mlflow_load.py");
+    let python = bench_store::mlflow_venv("python", "MLFLOW_JANITOR_BENCH_MLFLOW_PYTHON")?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/load/mlflow_load.py");
     let seeded = TestStore::new()?;
     {
         let mut conn = seeded.connect()?;

@@ -13,7 +13,6 @@ mod bench_store;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -28,43 +27,15 @@ use mlflow_janitor::StoreUri;
 /// Each way: the round trip gains twice this.
 const ONE_WAY_DELAY: Duration = Duration::from_micros(2500);
 
-const SHAPE: Shape = Shape {
-    experiments: 10,
-    deleted_experiments: 2,
-    runs: 4_000,
-    delete_every: 5,
-    extra_live_runs: 0,
-    metric_keys: 10,
-    steps: 10,
-    params: 3,
-    tags: 3,
-    experiment_tags: 2,
-};
+const SHAPE: Shape = Shape { experiments: 10, deleted_experiments: 2, runs: 4_000, ..Shape::BENCH };
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("bench failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_store::exit_code(run())
 }
 
 fn run() -> BenchResult<bool> {
     let janitor = janitor_binary()?;
-    let mlflow = std::env::var_os("MLFLOW_JANITOR_BENCH_MLFLOW").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/venvs/mlflow-3.18.0/bin/mlflow"),
-        PathBuf::from,
-    );
-    if !mlflow.is_file() {
-        return Err(format!(
-            "no MLflow at {}: make it with schema/mlflow-venv.sh 3.18.0 target/venvs/mlflow-3.18.0",
-            mlflow.display()
-        )
-        .into());
-    }
+    let mlflow = bench_store::mlflow_venv("mlflow", "MLFLOW_JANITOR_BENCH_MLFLOW")?;
     let seeded = TestStore::new()?;
     let artifacts = tempfile::tempdir()?;
     {

@@ -81,16 +81,7 @@ const SQL_PURGE: &[(&str, &str)] = &[
 ];
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench` (and any filter): this bench has one case and takes no
-    // options, so arguments are ignored.
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("bench failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_store::exit_code(run())
 }
 
 /// Returns whether every check passed. The store and its copies are dropped before it returns.

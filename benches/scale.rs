@@ -32,14 +32,7 @@ const TARGET_RATIO: f64 = 1.3;
 const LARGE_TABLES: &[&str] = &["metrics", "latest_metrics", "params", "tags", "runs"];
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(err) => {
-            eprintln!("bench failed: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    bench_store::exit_code(run())
 }
 
 /// A seeded store and its shape.

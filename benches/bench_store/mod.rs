@@ -15,6 +15,41 @@ use mlflow_janitor::{DbConnection, StoreUri};
 
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// A bench's exit: failure when a check failed or the bench could not run. `cargo bench` passes
+/// `--bench` (and any filter): the benches take no options, so arguments are ignored.
+pub fn exit_code(ran: BenchResult<bool>) -> std::process::ExitCode {
+    match ran {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("bench failed: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A program of the MLflow 3.18.0 venv `.ci/run` makes (`bin/mlflow`, `bin/python`), or the one
+/// the environment variable `variable` names.
+pub fn mlflow_venv(program: &str, variable: &str) -> BenchResult<PathBuf> {
+    let path = std::env::var_os(variable).map_or_else(
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("target/venvs/mlflow-3.18.0/bin")
+                .join(program)
+        },
+        PathBuf::from,
+    );
+    if !path.is_file() {
+        return Err(format!(
+            "no {program} at {}: make it with schema/mlflow-venv.sh 3.18.0 \
+             target/venvs/mlflow-3.18.0, or set {variable}",
+            path.display()
+        )
+        .into());
+    }
+    Ok(path)
+}
+
 /// A store's shape. Run `i` (1..=`runs`) belongs to experiment `(i - 1) % experiments + 1` and
 /// is the `(i - 1) / experiments`-th run of it; the last `deleted_experiments` are soft-deleted
 /// with all their runs, and in the live ones every `delete_every`-th run is soft-deleted. Then
