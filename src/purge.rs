@@ -401,9 +401,16 @@ impl PhaseRunner<'_> {
                     let next = batches.lock().map_err(drop).and_then(|b| b.recv().map_err(drop));
                     let Ok(ids) = next else { break };
                     let started = Instant::now();
-                    let rows = delete_batch_retrying(&mut conn, schema, cutoffs, phase, &ids);
-                    options.pause();
-                    if report_done.send((ids, started, rows)).is_err() {
+                    // A panic (a bug) is handed to the dispatcher with the batch, so that it does
+                    // not wait for this worker for ever.
+                    let rows = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        delete_batch_retrying(&mut conn, schema, cutoffs, phase, &ids)
+                    }));
+                    let panicked = rows.is_err();
+                    if !panicked {
+                        options.pause();
+                    }
+                    if report_done.send((ids, started, rows)).is_err() || panicked {
                         break;
                     }
                 });
@@ -414,8 +421,9 @@ impl PhaseRunner<'_> {
             let mut paging = true;
             let mut under_way = 0;
             let mut stopped = None;
+            let mut panicked = None;
             loop {
-                while paging && stopped.is_none() && under_way < jobs {
+                while paging && stopped.is_none() && panicked.is_none() && under_way < jobs {
                     let page =
                         self.options.stop_before_next_batch(self.report.batches).and_then(|()| {
                             Ok(phase.next_batch(self.scope, self.conn, &after, self.limit)?)
@@ -439,14 +447,20 @@ impl PhaseRunner<'_> {
                 let Ok((ids, started, rows)) = done.recv() else { break };
                 under_way -= 1;
                 match rows {
-                    Ok(rows) => self.record(phase, ids.len(), &ids, &rows, started),
-                    Err(e) => {
+                    Ok(Ok(rows)) => self.record(phase, ids.len(), &ids, &rows, started),
+                    Ok(Err(e)) => {
                         stopped.get_or_insert(e);
+                    }
+                    Err(panic) => {
+                        panicked.get_or_insert(panic);
                     }
                 }
             }
             // The workers end once no batch can come.
             drop(hand_out);
+            if let Some(panic) = panicked {
+                std::panic::resume_unwind(panic);
+            }
             stopped.map_or(Ok(()), Err)
         })
     }
