@@ -13,7 +13,7 @@ use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
 
 use super::write_json;
-use crate::store::rows::Value;
+use crate::store::rows::{TableColumns, Value};
 
 /// Rows handed to the thread at once.
 const CHUNK_ROWS: usize = 1024;
@@ -24,10 +24,27 @@ const QUEUED_CHUNKS: usize = 8;
 /// What the thread is asked to do, in order: open a file, write rows to it, then close it, or
 /// abandon it (its step failed, its batch rolls back).
 enum Job {
-    Open { path: PathBuf, keys: Arc<[Vec<u8>]> },
+    Open { path: PathBuf, keys: RowKeys },
     Rows(Vec<Vec<Value>>),
     Close,
     Abandon,
+}
+
+/// Each column's key as a row file writes it, in the columns' order.
+pub(super) type RowKeys = Arc<[Vec<u8>]>;
+
+/// Each column's `{"name":` (the first) or `,"name":`, as a row of `columns` is written: encoded
+/// once per table.
+pub(super) fn row_keys(columns: &TableColumns) -> RowKeys {
+    columns
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(index, column)| {
+            let name = serde_json::to_string(&column.name).expect("a name serializes");
+            format!("{}{name}:", if index == 0 { "{" } else { "," }).into_bytes()
+        })
+        .collect()
 }
 
 /// A closed file: its SHA-256 in hex, or why it could not be written.
@@ -50,8 +67,8 @@ impl RowFileThread {
         Ok(RowFileThread { jobs: Some(jobs), closed, thread: Some(thread) })
     }
 
-    /// Opens a file at `path` of rows keyed by `keys` (each column's `{"name":` or `,"name":`).
-    pub(super) fn open(&self, path: PathBuf, keys: Arc<[Vec<u8>]>) -> io::Result<RowSink> {
+    /// Opens a file at `path` of rows keyed by `keys` (see [`row_keys`]).
+    pub(super) fn open(&self, path: PathBuf, keys: RowKeys) -> io::Result<RowSink> {
         let jobs = self.jobs.clone().ok_or_else(thread_gone)?;
         let sink = RowSink { jobs, chunk: Vec::with_capacity(CHUNK_ROWS), closed: false };
         sink.send(Job::Open { path, keys })?;
@@ -130,7 +147,7 @@ impl Drop for RowSink {
 /// The file the thread writes: where, its columns' keys, and the file, or why it failed.
 struct OpenFile {
     path: PathBuf,
-    keys: Arc<[Vec<u8>]>,
+    keys: RowKeys,
     file: io::Result<RowFile>,
 }
 

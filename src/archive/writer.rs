@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::place::{Bucket, Place};
-use super::row_files::{RowFileThread, RowSink};
+use super::row_files::{row_keys, RowFileThread, RowKeys, RowSink};
 use super::{
     create_private_dir, private_file, BatchRecord, FileRecord, Header, Record, FORMAT, MANIFEST,
 };
@@ -26,8 +26,9 @@ pub struct ArchiveWriter {
     /// For an archive in a bucket: the bucket, and the archive's name in it.
     remote: Option<(Arc<Bucket>, String)>,
     manifest: File,
-    /// The columns archived of each table of the plan the store has.
-    tables: BTreeMap<&'static str, TableColumns>,
+    /// The columns archived of each table of the plan the store has, and their keys as a row
+    /// file writes them.
+    tables: BTreeMap<&'static str, (TableColumns, RowKeys)>,
     batches: u64,
     batch: Option<BatchRecord>,
     files: RowFileThread,
@@ -62,7 +63,9 @@ impl ArchiveWriter {
                 .into());
             }
             let columns = mirror.into_iter().filter(|c| present.contains(&c.name)).collect();
-            tables.insert(step.table, TableColumns { table: step.table.to_owned(), columns });
+            let columns = TableColumns { table: step.table.to_owned(), columns };
+            let keys = row_keys(&columns);
+            tables.insert(step.table, (columns, keys));
         }
         let started = std::time::SystemTime::now();
         let stamp = humantime::format_rfc3339_seconds(started).to_string();
@@ -105,7 +108,7 @@ impl ArchiveWriter {
             tables: writer
                 .tables
                 .iter()
-                .map(|(table, columns)| (table.to_string(), columns.columns.clone()))
+                .map(|(table, (columns, _))| (table.to_string(), columns.columns.clone()))
                 .collect(),
         };
         writer.append(&Record::Archive(header))?;
@@ -177,7 +180,7 @@ impl ArchiveWriter {
         ids: &[Id],
         cutoffs: &Cutoffs,
     ) -> Result<Archived> {
-        let columns = &self.tables[step.table];
+        let (columns, keys) = &self.tables[step.table];
         let relative = format!(
             "batches/{:06}/{:02}-{}.jsonl.gz",
             self.batches,
@@ -185,15 +188,6 @@ impl ArchiveWriter {
             step.table
         );
         let path = self.dir.join(&relative);
-        let keys: Arc<[Vec<u8>]> = columns
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(index, column)| {
-                let name = serde_json::to_string(&column.name).expect("a name serializes");
-                format!("{}{name}:", if index == 0 { "{" } else { "," }).into_bytes()
-            })
-            .collect();
         let files = &self.files;
         let mut sink: Option<RowSink> = None;
         let archived = (step.archive)(conn, ids, cutoffs, columns, &mut |row| {
