@@ -182,6 +182,25 @@ pub enum Error {
     )]
     LeftOut { left_out: usize, first: String },
 
+    #[error(
+        "not enough free disk to VACUUM the SQLite file: {path} has {available} bytes free and \
+         the VACUUM needs {needed}. Nothing was touched; free some space, or set SQLITE_TMPDIR \
+         to a folder on a disk with room, or purge without --reclaim"
+    )]
+    NoRoomToVacuum { path: String, needed: u64, available: u64 },
+
+    #[error(
+        "the purge is done, but reclaiming its space stopped: {reason}. Rerun `purge --reclaim` \
+         to go on: with nothing to purge, it reclaims"
+    )]
+    ReclaimStopped { reason: String },
+
+    #[error(
+        "--max-duration reached while reclaiming, after {done} of {of}: the purge is done; the \
+         next `purge --reclaim` reclaims again"
+    )]
+    ReclaimNotFinished { done: usize, of: usize },
+
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
 
@@ -231,7 +250,10 @@ impl Error {
             | Error::UnknownReference { .. }
             | Error::Database(_)
             | Error::Snapshot(_)
-            | Error::ReadOnly { .. } => exit_code::STORE,
+            | Error::ReadOnly { .. }
+            | Error::NoRoomToVacuum { .. } => exit_code::STORE,
+            Error::ReclaimStopped { .. } => exit_code::PARTIAL,
+            Error::ReclaimNotFinished { .. } => exit_code::NOT_FINISHED,
             Error::Artifacts(ArtifactError::InvalidDestination { .. }) => exit_code::USAGE,
             Error::Artifacts(_) => exit_code::STORE,
             Error::Archive(

@@ -43,12 +43,7 @@ pub fn preflight(
 ) -> Result<StoreSchema> {
     let schema = StoreSchema::read(conn, uri, unknown)?;
     if writes {
-        let steps = plan::steps_in_order();
-        let mut tables: Vec<&str> = steps.iter().map(|step| step.table).collect();
-        tables.retain(|table| schema.has_table(table));
-        tables.sort_unstable();
-        tables.dedup();
-        store::check_writable(conn, uri, &tables)?;
+        store::check_writable(conn, uri, &plan::tables_in(&schema))?;
     }
     coverage::check_store(&catalog::foreign_keys(conn)?)?;
     Ok(schema)

@@ -21,6 +21,7 @@ use diesel::sql_types::Bool;
 use crate::mlflow::*;
 use crate::schema::*;
 use crate::scope::{Cutoffs, Scope};
+use crate::store::revision::StoreSchema;
 use crate::store::rows::{columns_of, delete_archived, Archived, ColumnDef, TableColumns, Value};
 use crate::store::DbConnection;
 
@@ -1164,6 +1165,15 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
     let mut steps = Steps(Vec::new());
     let Ok(()) = visit_phases(&mut steps);
     steps.0
+}
+
+/// The tables the plan deletes from that the store has, each once, in name order.
+pub fn tables_in(schema: &StoreSchema) -> Vec<&'static str> {
+    let mut tables: Vec<&str> = steps_in_order().iter().map(|step| step.table).collect();
+    tables.retain(|table| schema.has_table(table));
+    tables.sort_unstable();
+    tables.dedup();
+    tables
 }
 
 /// How many entities of each kind `scope` takes.

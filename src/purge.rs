@@ -19,8 +19,11 @@ use crate::store::revision::StoreSchema;
 use crate::store::{write_transaction, DbConnection, DbPool};
 
 mod prepare;
+mod reclaim;
 
+pub use crate::store::space::Reclaim;
 pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
+pub use reclaim::{ReclaimReport, SpaceChange};
 
 /// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
 pub const MAX_BATCH_SIZE: usize = 10_000;
@@ -80,6 +83,9 @@ pub struct Report {
     /// With `--archive`: the archive written, where every purged row is kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<String>,
+    /// With `--reclaim`: the space given back after the last batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaim: Option<ReclaimReport>,
     pub duration_ms: u64,
 }
 
@@ -107,12 +113,18 @@ impl Report {
             blocked: Vec::new(),
             artifacts: None,
             archive: None,
+            reclaim: None,
             duration_ms: 0,
         }
     }
 
     pub fn total_rows(&self) -> u64 {
         self.rows_by_table.values().sum()
+    }
+
+    /// The tables rows were purged from.
+    fn touched_tables(&self) -> Vec<&'static str> {
+        self.rows_by_table.iter().filter(|(_, rows)| **rows > 0).map(|(table, _)| *table).collect()
     }
 
     fn add(&mut self, step_index: usize, rows: u64) {
@@ -154,8 +166,7 @@ impl Options {
     /// The throttle's pause, cut short by a stop signal.
     fn pause(&self) {
         let until = Instant::now() + self.throttle;
-        let stopped = || self.stop_signal.as_ref().is_some_and(|s| s.load(Ordering::Relaxed) != 0);
-        while !stopped() {
+        while self.stopped_by().is_none() {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -164,11 +175,16 @@ impl Options {
         }
     }
 
+    /// The stop signal's name, once one came.
+    fn stopped_by(&self) -> Option<&'static str> {
+        let signal = self.stop_signal.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
+        (signal != 0)
+            .then(|| signal_hook::low_level::signal_name(signal as i32).unwrap_or("a signal"))
+    }
+
     /// Why the purge must stop before its next batch, if it must: what was done stays whole.
     fn stop_before_next_batch(&self, batches: u64) -> Result<()> {
-        let signal = self.stop_signal.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
-        if signal != 0 {
-            let signal = signal_hook::low_level::signal_name(signal as i32).unwrap_or("a signal");
+        if let Some(signal) = self.stopped_by() {
             return Err(Error::Interrupted { signal, batches });
         }
         if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {

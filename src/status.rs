@@ -13,10 +13,11 @@ use crate::artifacts::sweep::{measure, Action, ArtifactReport, ArtifactSweep};
 use crate::artifacts::{ArtifactStore, Resolver};
 use crate::error::Result;
 use crate::mlflow::{DELETED, DELETED_MODEL_VERSION};
-use crate::plan::rows_in_scope;
+use crate::plan::{rows_in_scope, tables_in};
 use crate::schema::{experiments, logged_models, model_versions, runs, trace_info};
 use crate::scope::{Scope, ScopeRequest};
 use crate::store::revision::StoreSchema;
+use crate::store::space::{self, StoreSpace};
 use crate::store::{Backend, DbConnection};
 
 const DAY_MS: i64 = 86_400_000;
@@ -61,6 +62,9 @@ pub struct Status {
     pub workspaces: Vec<WorkspaceStatus>,
     pub purge_would_free: Vec<TableFree>,
     pub bytes_are_estimates: bool,
+    /// The disk the tables a purge deletes from take (on SQLite, the file's), and how much of
+    /// it holds no live row: what `purge --reclaim` works on.
+    pub space: StoreSpace,
     /// With `--artifacts`: what `purge --artifacts` would delete from the artifact stores
     /// (exact, from listing them), and which entities it would keep.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +180,7 @@ pub fn status(
             approx_bytes: row_bytes.get(table).map(|bytes| (bytes * rows as f64) as u64),
         })
         .collect();
+    let space = space::measure(conn, &tables_in(schema))?;
     let artifacts = match artifacts {
         Some((resolver, store)) => {
             let mut report = ArtifactReport::default();
@@ -190,6 +195,7 @@ pub fn status(
         workspaces: by_workspace.into_values().collect(),
         purge_would_free,
         bytes_are_estimates: true,
+        space,
         artifacts,
     })
 }

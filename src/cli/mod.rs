@@ -140,15 +140,15 @@ fn json_logs() -> bool {
     JSON_LOGS.get().copied().unwrap_or(false)
 }
 
-/// Writes a command's result (its report, listing or script) to stdout. A reader that has gone
-/// (`purge --dry-run | head -3`) took what it wanted: no panic, no error. Another failure to write
-/// is a warning: the command's work and exit code stand, as with a late metrics file.
 /// A report as JSON, for machines, on stdout.
 fn write_json(report: &impl serde::Serialize) {
     let json = serde_json::to_string_pretty(report).expect("a report serializes");
     write_stdout(&(json + "\n"));
 }
 
+/// Writes a command's result (its report, listing or script) to stdout. A reader that has gone
+/// (`purge --dry-run | head -3`) took what it wanted: no panic, no error. Another failure to write
+/// is a warning: the command's work and exit code stand, as with a late metrics file.
 fn write_stdout(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
@@ -194,6 +194,17 @@ impl StoreArg {
             Some(timeout) => uri.with_connect_timeout(timeout),
             None => uri,
         })
+    }
+}
+
+/// Bytes for people: KiB, MiB or GiB, one decimal.
+fn size(bytes: u64) -> String {
+    let bytes = bytes as f64;
+    match bytes {
+        _ if bytes >= (1u64 << 30) as f64 => format!("{:.1} GiB", bytes / (1u64 << 30) as f64),
+        _ if bytes >= (1u64 << 20) as f64 => format!("{:.1} MiB", bytes / (1u64 << 20) as f64),
+        _ if bytes >= 1024.0 => format!("{:.1} KiB", bytes / 1024.0),
+        _ => format!("{bytes} B"),
     }
 }
 

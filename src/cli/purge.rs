@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::builder::RangedU64ValueParser;
+use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
 use clap::Args;
 use mlflow_janitor::archive::Place;
 use mlflow_janitor::artifacts::{CloudConfig, Resolver};
 use mlflow_janitor::purge::{
-    self, ArtifactSettings, Mode, Prepared, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT,
-    MAX_BATCH_SIZE, MAX_JOBS,
+    self, ArtifactSettings, Mode, Prepared, Reclaim, ReclaimReport, Report, DEFAULT_BATCH_SIZE,
+    DEFAULT_LOCK_TIMEOUT, MAX_BATCH_SIZE, MAX_JOBS,
 };
 use mlflow_janitor::scope::{Retention, ScopeRequest};
 use mlflow_janitor::store::{self, DEFAULT_URI};
@@ -108,6 +108,14 @@ pub struct Opts {
     #[arg(long, value_name = "DIR")]
     archive: Option<String>,
 
+    /// After the last batch, give back the disk the purge freed: VACUUM (ANALYZE) on PostgreSQL,
+    /// ANALYZE TABLE on MySQL (`full`: OPTIMIZE TABLE, which rebuilds each table), VACUUM on
+    /// SQLite, which needs free disk the size of the file (README "Reclaim").
+    #[arg(long, num_args = 0..=1, default_missing_value = "standard", value_name = "LEVEL",
+          value_parser = PossibleValuesParser::new(Reclaim::NAMES)
+              .map(|level| level.parse::<Reclaim>().expect("one of the names")))]
+    reclaim: Option<Reclaim>,
+
     /// Count what would be deleted, table by table (with --artifacts: each location and its
     /// size), and change nothing.
     #[arg(long)]
@@ -157,6 +165,20 @@ pub struct Opts {
     output: Output,
 }
 
+/// The policy file's `reclaim`: `true`, `false`, `"standard"` or `"full"`.
+fn policy_reclaim(value: Option<toml::Value>) -> Result<Option<Reclaim>> {
+    match value {
+        None | Some(toml::Value::Boolean(false)) => Ok(None),
+        Some(toml::Value::Boolean(true)) => Ok(Some(Reclaim::Standard)),
+        Some(toml::Value::String(level)) if level.parse::<Reclaim>().is_ok() => {
+            Ok(level.parse().ok())
+        }
+        Some(other) => Err(Error::InvalidSettings(format!(
+            "`reclaim` in the policy file is {other}: use true, false, \"standard\" or \"full\""
+        ))),
+    }
+}
+
 /// The policy file: the settings of a scheduled purge, so that the schedule is one line.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +203,7 @@ struct PolicyFile {
     artifacts: Option<bool>,
     artifacts_destination: Option<String>,
     archive: Option<String>,
+    reclaim: Option<toml::Value>,
 }
 
 /// Every setting of a purge, from the flags, else the policy file, else the default.
@@ -320,6 +343,10 @@ fn settle(opts: Opts) -> Result<Settled> {
             .or(file.archive)
             .map(|given| Place::parse(&given, &CloudConfig::from_env()))
             .transpose()?,
+        reclaim: match opts.reclaim {
+            Some(level) => Some(level),
+            None => policy_reclaim(file.reclaim)?,
+        },
     };
     Ok(Settled {
         purge,
@@ -461,6 +488,9 @@ fn print_report(report: &Report, output: Output) {
                     }
                 ));
             }
+            if let Some(reclaimed) = &report.reclaim {
+                super::summary(&reclaim_summary(reclaimed));
+            }
             if let Some(artifacts) = &report.artifacts {
                 super::summary(&format!(
                     "artifacts: {} {} objects, {} bytes in {} locations{}",
@@ -480,4 +510,29 @@ fn print_report(report: &Report, output: Output) {
             }
         }
     }
+}
+
+/// What the reclaim gave back, and of which kind: disk the filesystem has again, or space the
+/// database reuses.
+fn reclaim_summary(reclaimed: &ReclaimReport) -> String {
+    let (what, before, after) = match &reclaimed.file {
+        Some(file) => ("the SQLite file".to_owned(), file.before.bytes, file.after.bytes),
+        None => (
+            format!("{} table(s)", reclaimed.tables.len()),
+            reclaimed.tables.values().map(|t| t.before.bytes).sum(),
+            reclaimed.tables.values().map(|t| t.after.bytes).sum(),
+        ),
+    };
+    let reusable = match reclaimed.bytes_reusable {
+        Some(free) => format!("{} free inside for new rows", super::size(free)),
+        None => "the purged rows' space is free inside for new rows (VACUUM)".to_owned(),
+    };
+    format!(
+        "reclaimed {what} in {} ms: {} before the purge, {} now; {} returned to the filesystem, \
+         {reusable}",
+        reclaimed.duration_ms,
+        super::size(before),
+        super::size(after),
+        super::size(reclaimed.bytes_returned),
+    )
 }

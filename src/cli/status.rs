@@ -1,9 +1,11 @@
 //! `mlflow-janitor status`: what is soft-deleted, per workspace, and what a purge would free.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use mlflow_janitor::artifacts::{ArtifactStore, CloudConfig, Resolver};
 use mlflow_janitor::status::{self, Deleted, Status};
-use mlflow_janitor::{Result, StoreSchema, UnknownRevision};
+use mlflow_janitor::{Error, Result, StoreSchema, UnknownRevision};
 
 use super::{Output, StoreArg};
 
@@ -17,7 +19,8 @@ statistics.
 
 Examples:
   mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow
-  mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow --output json"
+  mlflow-janitor status --backend-store-uri postgresql://mlflow@db/mlflow --output json
+  mlflow-janitor status --metrics-file /var/lib/node_exporter/textfile_collector/mlflow_janitor_status.prom"
 )]
 pub struct Opts {
     #[command(flatten)]
@@ -33,6 +36,11 @@ pub struct Opts {
     #[arg(long, value_name = "URI", requires = "artifacts")]
     artifacts_destination: Option<String>,
 
+    /// Also write the backlog as gauges in Prometheus text format, for node_exporter's textfile
+    /// collector (written whole, by rename; README "Monitoring").
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
+
     /// A table for people, or JSON for machines.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -40,6 +48,9 @@ pub struct Opts {
 
 pub fn run(opts: Opts) -> Result<()> {
     let uri = opts.store.uri()?;
+    if let Some(path) = &opts.metrics_file {
+        super::metrics_file::check_writable(path)?;
+    }
     let artifacts = if opts.artifacts {
         let resolver = Resolver::new(opts.artifacts_destination.as_deref())?;
         Some((resolver, ArtifactStore::new(CloudConfig::from_env())?))
@@ -51,6 +62,10 @@ pub fn run(opts: Opts) -> Result<()> {
     let schema = StoreSchema::read(&mut conn, &uri, UnknownRevision::Allow)?;
     schema.require_inspectable("status", &uri)?;
     let status = status::status(&mut conn, &schema, artifacts)?;
+    if let Some(path) = &opts.metrics_file {
+        super::metrics_file::write_status(path, &status)
+            .map_err(|e| Error::InvalidSettings(format!("{}: {e}", path.display())))?;
+    }
     super::write_stdout(&match opts.output {
         Output::Json => {
             serde_json::to_string_pretty(&status).expect("the status serializes") + "\n"
@@ -71,12 +86,7 @@ fn oldest(deleted: &Deleted) -> String {
 }
 
 fn bytes(n: Option<u64>) -> String {
-    match n {
-        None => "?".into(),
-        Some(n) if n >= 1 << 30 => format!("~{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        Some(n) if n >= 1 << 20 => format!("~{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        Some(n) => format!("~{:.1} KiB", n as f64 / 1024.0),
-    }
+    n.map_or_else(|| "?".into(), |n| format!("~{}", super::size(n)))
 }
 
 fn render(status: &Status) -> String {
@@ -121,6 +131,24 @@ fn render(status: &Status) -> String {
             table.table,
             table.rows,
             bytes(table.approx_bytes)
+        ));
+    }
+    let total = status.space.total();
+    out.push_str(&format!(
+        "\non disk: {} ({}), of which {} holds no live row\n",
+        super::size(total.bytes),
+        if status.space.file.is_some() {
+            "the SQLite file"
+        } else {
+            "the tables a purge deletes from"
+        },
+        super::size(total.free_bytes)
+    ));
+    for (table, space) in status.space.parts().filter(|(_, space)| space.free_bytes > 0) {
+        out.push_str(&format!(
+            "  {table:<28} {:>12} free of {:>12}\n",
+            super::size(space.free_bytes),
+            super::size(space.bytes)
         ));
     }
     if let Some(artifacts) = &status.artifacts {

@@ -2,7 +2,8 @@
 //! lock before anything can wait on the database's own locks; bound the session; check the
 //! schema, that the store can be written and that the plan covers every reference to what it
 //! deletes; resolve and count what goes. Then the confirmation; only after it the index of live
-//! artifact locations and the batches. A dry run's session is read-only from the start: it takes
+//! artifact locations and the batches; with `--reclaim`, after the last batch and still under
+//! the lock, the space they freed given back. A dry run's session is read-only from the start: it takes
 //! no lock and needs no right to write, so it also runs on a standby or as a read-only user. The
 //! command line, the tests and the benches all purge through here: [`Prepared::prepare`],
 //! [`Prepared::confirm`], [`Confirmed::run`].
@@ -14,15 +15,16 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
-use super::{Mode, Options, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
+use super::reclaim::Bounds;
+use super::{Mode, Options, Reclaim, Report, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
 use crate::archive::{ArchiveWriter, Place};
 use crate::artifacts::sweep::ArtifactSweep;
 use crate::artifacts::{ArtifactStore, CloudConfig, Resolver};
-use crate::error::Result;
-use crate::plan::{count_in_scope, Entity};
+use crate::error::{Error, Result};
+use crate::plan::{count_in_scope, tables_in, Entity};
 use crate::scope::{Scope, ScopeRequest};
 use crate::store::revision::{StoreSchema, UnknownRevision};
-use crate::store::{self, DbConnection, DbPool, StoreLock, StoreUri};
+use crate::store::{self, space, DbConnection, DbPool, StoreLock, StoreUri};
 
 /// Where a purge with artifacts finds them.
 #[derive(Debug, Clone)]
@@ -56,6 +58,8 @@ pub struct Settings {
     pub artifacts: Option<ArtifactSettings>,
     /// Archive every row before it goes, in a new archive there (not in a dry run).
     pub archive: Option<Place>,
+    /// After the last batch, give back the space of the purged rows (not in a dry run).
+    pub reclaim: Option<Reclaim>,
 }
 
 impl Settings {
@@ -74,6 +78,7 @@ impl Settings {
             unknown_revision: UnknownRevision::Refuse,
             artifacts: None,
             archive: None,
+            reclaim: None,
         }
     }
 
@@ -142,6 +147,15 @@ impl Prepared {
         }
         report.blocked = blocked;
         let counts = count_in_scope(&scope, &mut conn)?;
+        match (settings.reclaim, uri.sqlite_file()) {
+            (Some(_), _) if !writes => warn!("a dry run reclaims nothing: --reclaim is ignored"),
+            // Before anything is deleted: a VACUUM without room would fail after the purge.
+            (Some(_), Some(file)) => {
+                let space = space::measure(&mut conn, &[])?;
+                space::check_room_to_vacuum(file, space.file.unwrap_or_default())?;
+            }
+            _ => {}
+        }
         Ok(Prepared { conn, lock, schema, scope, counts, settings, started })
     }
 
@@ -204,6 +218,13 @@ impl Confirmed {
             )?),
             None => None,
         };
+        // After the confirmation, before the first batch: what the purge starts from.
+        let space_before = match settings.reclaim {
+            Some(_) if settings.mode == Mode::Delete => {
+                Some(space::measure(&mut conn, &tables_in(&schema))?)
+            }
+            _ => None,
+        };
         let options = Options {
             mode: settings.mode,
             batch_size: settings.batch_size,
@@ -212,7 +233,7 @@ impl Confirmed {
             stop_signal,
             workers,
         };
-        let result = super::run(
+        let mut result = super::run(
             &mut conn,
             &scope,
             &options,
@@ -221,6 +242,25 @@ impl Confirmed {
             report,
             progress,
         );
+        // Only after a purge that went to its end: a stopped one is rerun, and reclaims then.
+        if let (Some(reclaim), Some(before), Ok(()) | Err(Error::EntitiesKept { .. })) =
+            (settings.reclaim, space_before, &result)
+        {
+            // A rerun with nothing left to purge reclaims every table a purge deletes from.
+            let touched = report.touched_tables();
+            let tables = if touched.is_empty() { tables_in(&schema) } else { touched };
+            let bounds = Bounds {
+                options: &options,
+                lock_timeout: settings.lock_timeout,
+                statement_timeout: settings.statement_timeout,
+                batches: report.batches,
+            };
+            match super::reclaim::reclaim(&mut conn, &tables, reclaim, &bounds, &before) {
+                Ok(reclaimed) => report.reclaim = Some(reclaimed),
+                Err(e) if result.is_ok() => result = Err(e),
+                Err(e) => warn!("{e}"),
+            }
+        }
         drop(lock);
         result
     }

@@ -220,11 +220,15 @@ pub fn limit_session(
     if !lock_timeout.is_zero() {
         settings += &match backend {
             Backend::Postgresql => format!("SET lock_timeout = '{}ms';", lock_timeout.as_millis()),
-            // Whole seconds, at least one.
-            Backend::Mysql => format!(
-                "SET SESSION innodb_lock_wait_timeout = {};",
-                lock_timeout.as_secs_f64().ceil().max(1.0)
-            ),
+            // Whole seconds, at least one: row locks, and the table's metadata lock that
+            // `OPTIMIZE TABLE` (`purge --reclaim full`) waits for.
+            Backend::Mysql => {
+                let seconds = lock_timeout.as_secs_f64().ceil().max(1.0);
+                format!(
+                    "SET SESSION innodb_lock_wait_timeout = {seconds}; \
+                     SET SESSION lock_wait_timeout = {seconds};"
+                )
+            }
             Backend::Sqlite => format!("PRAGMA busy_timeout = {};", lock_timeout.as_millis()),
         };
     }
@@ -242,17 +246,35 @@ pub fn limit_session(
     Ok(())
 }
 
+/// Gives the session's statements the server's time limit again, after [`limit_session`] set
+/// one.
+pub fn reset_statement_timeout(conn: &mut DbConnection) -> Result<()> {
+    let statement = match conn.backend() {
+        Backend::Postgresql => "RESET statement_timeout",
+        Backend::Mysql if is_mariadb(conn)? => "SET SESSION max_statement_time = DEFAULT",
+        Backend::Mysql => "SET SESSION max_execution_time = DEFAULT",
+        Backend::Sqlite => return Ok(()),
+    };
+    conn.batch_execute(statement)?;
+    Ok(())
+}
+
 #[derive(QueryableByName)]
 struct Version {
     #[diesel(sql_type = diesel::sql_types::Text)]
     version: String,
 }
 
+/// Whether the MySQL server is MariaDB, whose settings differ in places.
+pub(super) fn is_mariadb(conn: &mut DbConnection) -> Result<bool> {
+    let server: Version = diesel::sql_query("SELECT VERSION() AS version").get_result(conn)?;
+    Ok(server.version.contains("MariaDB"))
+}
+
 /// MariaDB bounds every statement (`max_statement_time`, seconds); MySQL only reads
 /// (`max_execution_time`, milliseconds).
 fn mysql_statement_timeout(conn: &mut DbConnection, limit: Duration) -> Result<String> {
-    let server: Version = diesel::sql_query("SELECT VERSION() AS version").get_result(conn)?;
-    Ok(if server.version.contains("MariaDB") {
+    Ok(if is_mariadb(conn)? {
         format!("SET SESSION max_statement_time = {};", limit.as_secs_f64())
     } else {
         format!("SET SESSION max_execution_time = {};", limit.as_millis())

@@ -8,6 +8,7 @@ Driven by the Rust end-to-end tests, with the real MLflow client:
     python mlflow_store.py check-fresh     <STORE_URI> <STATE_DIR>
     python mlflow_store.py fingerprint     <STORE_URI> <STATE_DIR>
     python mlflow_store.py check-restored  <STORE_URI> <STATE_DIR>
+    python mlflow_store.py add-bulk        <STORE_URI> <STATE_DIR>
 
 `seed` expects an empty, upgraded store. It logs live and doomed data, deletes
 the doomed part, and writes STATE_DIR/expected.json: what must be gone and a
@@ -24,6 +25,10 @@ and of the deleted run of a live experiment. `check-restored` runs after a
 purge with an archive and a restore: the deleted entities read back equal to
 their fingerprint, MLflow's own restore calls bring them back to life, their
 names are held again, and the live data is unchanged.
+
+`add-bulk` runs after `seed`: it logs 40 more runs to live-a, each with a
+metric history of 2,000 steps, deletes every other one, and adds them to
+expected.json, so that a purge frees whole pages of the store.
 
 `seed-every-kind` does what `seed` does, then adds one of each registry kind
 (registered model, model versions, version tag, alias, prompt, webhook), so a
@@ -46,7 +51,7 @@ import mlflow
 from packaging.version import Version
 
 from mlflow import MlflowClient
-from mlflow.entities import ViewType
+from mlflow.entities import Metric, ViewType
 from mlflow.entities.webhook import WebhookEntity, WebhookEvent
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
@@ -220,6 +225,28 @@ def seed_store(state_dir):
         f"{len(expected.get('live_issues', {}))} live issues, "
         f"{len(expected.get('live_skills', {}))} skills"
     )
+
+
+def add_bulk(state_dir, runs=40, steps=2000):
+    client = MlflowClient()
+    experiment_id = client.get_experiment_by_name("live-a").experiment_id
+    deleted = []
+    for i in range(runs):
+        run_id = client.create_run(experiment_id, run_name=f"bulk-{i:02d}").info.run_id
+        now = int(time.time() * 1000)
+        history = [Metric("loss", 1.0 / (step + 1), now + step, step) for step in range(steps)]
+        for start in range(0, steps, 1000):  # log_batch takes at most 1,000 metrics
+            client.log_batch(run_id, metrics=history[start : start + 1000])
+        client.set_terminated(run_id)
+        if i % 2:
+            client.delete_run(run_id)
+            deleted.append(run_id)
+    path = Path(state_dir) / EXPECTED_FILE
+    expected = json.loads(path.read_text())
+    expected["deleted_runs"] += deleted
+    expected.update(snapshot_live(client))
+    path.write_text(json.dumps(expected, indent=2, sort_keys=True))
+    print(f"added {runs} runs of {steps} metric steps, {len(deleted)} of them deleted")
 
 
 # ------------------------------------------------------- seeding every kind
@@ -656,6 +683,7 @@ COMMANDS = {
     "check-fresh": check_fresh_store,
     "fingerprint": write_fingerprint,
     "check-restored": check_restored,
+    "add-bulk": add_bulk,
 }
 
 

@@ -170,6 +170,43 @@ fn the_real_mlflow_client_reuses_deleted_names_and_reads_live_runs_unchanged(
     );
 }
 
+/// MLflow's default store, made and filled by the real client with half its bulk runs deleted:
+/// `purge --reclaim` shrinks the file by what the report says, and the client then reads every
+/// live run unchanged.
+#[test]
+fn purge_reclaim_shrinks_a_sqlite_store_the_client_filled() {
+    let python = mlflow_python();
+    let state = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}", state.path().join("mlflow.db").display());
+    for command in ["seed", "add-bulk"] {
+        let done = client(&python, command, &uri, state.path());
+        assert!(done.status.success(), "{command}: {}", String::from_utf8_lossy(&done.stderr));
+    }
+    let file = state.path().join("mlflow.db");
+    let size_before = std::fs::metadata(&file).unwrap().len();
+    let output = assert_cmd::Command::cargo_bin("mlflow-janitor")
+        .unwrap()
+        .env_remove("MLFLOW_BACKEND_STORE_URI")
+        .args(["purge", "--yes", "--reclaim", "--output", "json", "--backend-store-uri", &uri])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let size_after = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(report["entities"]["run"], 24, "{report}");
+    assert_eq!(report["reclaim"]["file"]["before"]["bytes"], size_before, "{report}");
+    assert_eq!(report["reclaim"]["file"]["after"]["bytes"], size_after, "{report}");
+    assert!(size_after * 10 < size_before * 7, "{size_before} -> {size_after} bytes");
+    eprintln!("the SQLite file: {size_before} -> {size_after} bytes");
+    let verified = client(&python, "verify", &uri, state.path());
+    assert!(
+        verified.status.success(),
+        "verify failed:\n{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
 #[derive(QueryableByName, PartialEq, Eq, PartialOrd, Ord, Debug)]
 struct SchemaItem {
     #[diesel(sql_type = diesel::sql_types::Text)]

@@ -16,6 +16,7 @@ mod jobs;
 mod own_server;
 mod purge;
 mod purge_artifacts;
+mod reclaim;
 mod schema;
 mod status;
 mod tls;

@@ -1,0 +1,124 @@
+//! `purge --reclaim`: after the last batch, outside any batch's transaction and still under the
+//! store's lock, gives back the space of what was purged (see [`crate::store::space`]), and
+//! reports the space of each table reclaimed before the purge and after.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+use super::Options;
+use crate::error::{Error, Result};
+use crate::store::space::{self, Reclaim, Space, StoreSpace};
+use crate::store::{limit_session, reset_statement_timeout, Backend, DbConnection};
+
+/// A table's (or the SQLite file's) space before the purge and after the reclaim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SpaceChange {
+    pub before: Space,
+    pub after: Space,
+}
+
+/// What a reclaim gave back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReclaimReport {
+    pub reclaim: Reclaim,
+    /// By table reclaimed (PostgreSQL, MySQL).
+    pub tables: BTreeMap<String, SpaceChange>,
+    /// The SQLite file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<SpaceChange>,
+    /// How much the database's files shrank: given back to the filesystem.
+    pub bytes_returned: u64,
+    /// Free inside the files afterwards, which the database reuses for new rows: MySQL's
+    /// `DATA_FREE`, SQLite's free pages. None on PostgreSQL, which has no figure for it without
+    /// an extension: there `VACUUM` made the purged rows' space reusable.
+    pub bytes_reusable: Option<u64>,
+    pub duration_ms: u64,
+}
+
+impl ReclaimReport {
+    /// Each table's change, or the file's as [`space::FILE`].
+    pub fn parts(&self) -> impl Iterator<Item = (&str, &SpaceChange)> {
+        let file = self.file.iter().map(|file| (space::FILE, file));
+        file.chain(self.tables.iter().map(|(table, change)| (table.as_str(), change)))
+    }
+}
+
+/// How the reclaim is bounded: the purge's own settings.
+pub(crate) struct Bounds<'a> {
+    /// The deadline and the stop signal.
+    pub options: &'a Options,
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+    /// The batches the purge committed, for the report of a stop.
+    pub batches: u64,
+}
+
+/// Reclaims `tables` (on SQLite, the file), each statement bounded by what is left of the
+/// purge's time, a stop signal heard between two; `before` is their space before the purge.
+pub(crate) fn reclaim(
+    conn: &mut DbConnection,
+    tables: &[&str],
+    reclaim: Reclaim,
+    bounds: &Bounds,
+    before: &StoreSpace,
+) -> Result<ReclaimReport> {
+    let started = Instant::now();
+    let deadline = bounds.options.deadline;
+    let targets = space::targets(conn.backend(), tables);
+    for (done, target) in targets.iter().enumerate() {
+        if let Some(signal) = bounds.options.stopped_by() {
+            return Err(Error::Interrupted { signal, batches: bounds.batches });
+        }
+        let not_finished = || Error::ReclaimNotFinished { done, of: targets.len() };
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        // Whole milliseconds: a zero timeout would mean none.
+        let statement_timeout = match left {
+            Some(left) if left < Duration::from_millis(1) => return Err(not_finished()),
+            Some(left) if bounds.statement_timeout.is_zero() => left,
+            Some(left) => left.min(bounds.statement_timeout),
+            None => bounds.statement_timeout,
+        };
+        limit_session(conn, bounds.lock_timeout, statement_timeout)?;
+        info!(%target, ?reclaim, "reclaiming");
+        let statement_started = Instant::now();
+        space::reclaim(conn, *target, reclaim).map_err(|e| match e {
+            _ if deadline.is_some_and(|d| Instant::now() >= d) => not_finished(),
+            e @ Error::ReclaimStopped { .. } => e,
+            e => Error::ReclaimStopped { reason: format!("{target}: {e}") },
+        })?;
+        info!(%target, duration_ms = statement_started.elapsed().as_millis() as u64, "reclaimed");
+    }
+    // The purge's own bound again (none: the server's), for the measure that follows.
+    if bounds.statement_timeout.is_zero() {
+        reset_statement_timeout(conn)?;
+    } else {
+        limit_session(conn, bounds.lock_timeout, bounds.statement_timeout)?;
+    }
+    let after = space::measure(conn, tables)?;
+    let change = |before: Option<&Space>, after: &Space| SpaceChange {
+        before: before.copied().unwrap_or_default(),
+        after: *after,
+    };
+    let report_tables: BTreeMap<String, SpaceChange> = after
+        .tables
+        .iter()
+        .map(|(table, space)| (table.clone(), change(before.tables.get(table), space)))
+        .collect();
+    let file = after.file.as_ref().map(|space| change(before.file.as_ref(), space));
+    let mut report = ReclaimReport {
+        reclaim,
+        tables: report_tables,
+        file,
+        bytes_returned: 0,
+        bytes_reusable: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let bytes_before: u64 = report.parts().map(|(_, c)| c.before.bytes).sum();
+    let bytes_after: u64 = report.parts().map(|(_, c)| c.after.bytes).sum();
+    let free_after: u64 = report.parts().map(|(_, c)| c.after.free_bytes).sum();
+    report.bytes_returned = bytes_before.saturating_sub(bytes_after);
+    report.bytes_reusable = (conn.backend() != Backend::Postgresql).then_some(free_after);
+    Ok(report)
+}
