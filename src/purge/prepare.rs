@@ -149,6 +149,10 @@ impl Prepared {
         let counts = count_in_scope(&scope, &mut conn)?;
         match (settings.reclaim, uri.sqlite_file()) {
             (Some(_), _) if !writes => warn!("a dry run reclaims nothing: --reclaim is ignored"),
+            (Some(Reclaim::Full), _) if uri.backend() == store::Backend::Postgresql => warn!(
+                "--reclaim full rebuilds MySQL's tables; PostgreSQL gets VACUUM (ANALYZE), as \
+                 VACUUM FULL would lock each table for its whole rewrite (pg_repack rewrites online)"
+            ),
             // Before anything is deleted: a VACUUM without room would fail after the purge.
             (Some(_), Some(file)) => {
                 let space = space::measure(&mut conn, &[])?;

@@ -242,7 +242,10 @@ pub fn limit_session(
             Backend::Sqlite => {}
         }
     }
-    conn.batch_execute(&settings)?;
+    // PostgreSQL refuses an empty query.
+    if !settings.is_empty() {
+        conn.batch_execute(&settings)?;
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use std::io::BufRead;
 use std::path::Path;
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use mlflow_janitor::test_store::TestStore;
@@ -139,6 +140,40 @@ fn the_report_gives_the_space_the_server_gives(backend: Backend, level: &str) {
         // ANALYZE leaves the file: the space is free inside it.
         _ => assert!(reclaim["bytes_reusable"].as_u64().is_some(), "{reclaim}"),
     }
+}
+
+#[test]
+fn max_duration_bounds_a_reclaim_that_waits() {
+    let (store, mut conn) = store_with_bulk(Backend::Postgresql);
+    // Another session holds the lock VACUUM needs (deletes do not wait for it).
+    let mut holder = store.connect().unwrap();
+    holder.batch_execute("BEGIN; LOCK TABLE metrics IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
+    let started = std::time::Instant::now();
+    crate::fails_with(
+        janitor().args([
+            "purge",
+            "--yes",
+            "--reclaim",
+            "--max-duration",
+            "4s",
+            "--lock-timeout",
+            "0s",
+            "--backend-store-uri",
+            store.uri().given(),
+        ]),
+        8,
+        "--max-duration reached while reclaiming",
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "the reclaim waited {took:?}");
+    holder.batch_execute("ROLLBACK").unwrap();
+    // The purge itself was done.
+    let deleted: i64 = mlflow_janitor::schema::runs::table
+        .filter(mlflow_janitor::schema::runs::lifecycle_stage.eq("deleted"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(deleted, 0);
 }
 
 /// The SQLite file's size and free pages, read outside the tool.
