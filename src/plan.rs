@@ -1142,6 +1142,8 @@ pub struct PlannedStep {
     pub orphans: Option<&'static Orphans>,
     /// The table's columns, as the schema mirror declares them.
     pub columns: fn() -> Vec<ColumnDef>,
+    /// Which of the batch's entities each row belongs to.
+    pub owner: &'static Owner,
 }
 
 /// Every step of the plan, in execution order.
@@ -1158,6 +1160,7 @@ pub fn steps_in_order() -> Vec<PlannedStep> {
                 entity_rows: phase.is_entity_rows(step),
                 orphans: step.orphans.as_ref(),
                 columns: step.columns,
+                owner: &step.owner,
             }));
             Ok(())
         }

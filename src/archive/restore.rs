@@ -19,7 +19,7 @@ use super::{
     archives_at, from_json, BatchRecord, FileRecord, Header, Place, Record, FORMAT, MANIFEST,
 };
 use crate::error::{ArchiveError, Error, Result};
-use crate::plan::{Entity, Owner};
+use crate::plan::{steps_in_order, Entity, Owner};
 use crate::store::revision::{StoreSchema, UnknownRevision, KNOWN_SCHEMAS};
 use crate::store::rows::{advance_sequences, insert_rows, rows_by_key, TableColumns, Value};
 use crate::store::{self, catalog, write_transaction, DbConnection, StoreUri};
@@ -281,9 +281,10 @@ pub fn restore(
     for archive in &archives {
         check_compatible(&mut conn, archive, &schema)?;
     }
+    let references = References::of(&mut conn)?;
     // First what would come back, reading only; then, confirmed, the same for real.
     let mut planned = RestoreReport { dry_run: true, ..RestoreReport::default() };
-    Restorer::new(&mut conn, &settings.request, false, &mut planned).run(&archives)?;
+    Restorer::new(&mut conn, &settings.request, false, &mut planned, &references).run(&archives)?;
     if settings.dry_run || planned.entities.is_empty() {
         *report = RestoreReport {
             archives: report.archives.clone(),
@@ -294,7 +295,8 @@ pub fn restore(
         return finish(report);
     }
     confirm(&planned.entities)?;
-    let result = Restorer::new(&mut conn, &settings.request, true, report).run(&archives);
+    let result =
+        Restorer::new(&mut conn, &settings.request, true, report, &references).run(&archives);
     if let Err(source) = result {
         return Err(match report.batches {
             0 => source,
@@ -371,6 +373,46 @@ struct Restorer<'a> {
     report: &'a mut RestoreReport,
     decided: Decided,
     experiments: Experiments,
+    references: &'a References,
+}
+
+/// The entities of other kinds that rows name through a foreign key, as the plan knows them
+/// (`logged_model_metrics.model_id`, in a run's batch): a row whose entity is in neither the
+/// store nor the restore would fail its foreign key.
+struct References {
+    /// By table: each column naming an entity, and the entity's kind.
+    by_table: HashMap<&'static str, Vec<(&'static str, Entity)>>,
+    /// Each kind's table and key column.
+    keys: HashMap<Entity, (&'static str, &'static str)>,
+}
+
+impl References {
+    /// The plan's columns that name an entity, where the store has a foreign key from the
+    /// row's table to the entity's (an unconstrained column may name other things: `inputs`).
+    fn of(conn: &mut DbConnection) -> Result<References> {
+        let foreign_keys: HashSet<(String, String)> =
+            catalog::foreign_keys(conn)?.into_iter().map(|key| (key.table, key.parent)).collect();
+        let steps = steps_in_order();
+        let keys: HashMap<Entity, (&str, &str)> = steps
+            .iter()
+            .filter(|step| step.entity_rows)
+            .filter_map(|step| match step.owner {
+                Owner::Column(column) => Some((step.entity, (step.table, *column))),
+                _ => None,
+            })
+            .collect();
+        let mut by_table: HashMap<&str, Vec<(&str, Entity)>> = HashMap::new();
+        for step in steps.iter().filter(|step| !step.entity_rows) {
+            let (Owner::Column(column), Some((parent, _))) = (step.owner, keys.get(&step.entity))
+            else {
+                continue;
+            };
+            if foreign_keys.contains(&(step.table.to_owned(), (*parent).to_owned())) {
+                by_table.entry(step.table).or_default().push((column, step.entity));
+            }
+        }
+        Ok(References { by_table, keys })
+    }
 }
 
 /// The experiments this restore decided on, by id.
@@ -394,6 +436,7 @@ impl<'a> Restorer<'a> {
         request: &'a RestoreRequest,
         write: bool,
         report: &'a mut RestoreReport,
+        references: &'a References,
     ) -> Self {
         Restorer {
             conn,
@@ -402,6 +445,7 @@ impl<'a> Restorer<'a> {
             report,
             decided: Decided::new(),
             experiments: Experiments::default(),
+            references,
         }
     }
 
@@ -654,7 +698,92 @@ impl<'a> Restorer<'a> {
             }
             restorable.insert(key);
         }
+        for (key, why) in self.named_elsewhere(archive, batch, &restorable)? {
+            restorable.remove(&key);
+            if entity == Entity::Experiment {
+                self.experiments.left_out.insert(key.clone());
+            }
+            self.report.left_out.push(LeftOut { entity, id: key, why });
+        }
         Ok(restorable)
+    }
+
+    /// The entities of `restorable` whose rows name an entity of another kind that is in
+    /// neither the store nor this restore (which put back the kinds purged after this one
+    /// already), and why.
+    fn named_elsewhere(
+        &mut self,
+        archive: &Archive,
+        batch: &BatchRecord,
+        restorable: &HashSet<String>,
+    ) -> Result<BTreeMap<String, String>> {
+        /// A key named: its value, the first table naming it, and the entities whose rows do.
+        struct Named<'f> {
+            value: Value,
+            table: &'f str,
+            owners: Vec<String>,
+        }
+        let mut named: BTreeMap<Entity, BTreeMap<String, Named>> = BTreeMap::new();
+        for file in &batch.files {
+            let Some(references) = self.references.by_table.get(file.table.as_str()) else {
+                continue;
+            };
+            let references: Vec<_> =
+                references.iter().filter(|(_, entity)| *entity != batch.entity).collect();
+            if references.is_empty() {
+                continue;
+            }
+            let columns = archive.columns(&file.table)?;
+            let at: Vec<(usize, Entity)> = references
+                .iter()
+                .map(|(c, entity)| Ok((column(&columns, c)?, *entity)))
+                .collect::<Result<_>>()?;
+            let table = file.table.as_str();
+            archive.rows(file, &columns, |row| {
+                let owner = owner_of(&file.owner, &row, &columns, &BatchRows::default())?;
+                let Some(owner) = owner.filter(|owner| restorable.contains(owner)) else {
+                    return Ok(());
+                };
+                for &(index, entity) in &at {
+                    if row[index] == Value::Null {
+                        continue;
+                    }
+                    let key = row[index].to_string();
+                    let by = named.entry(entity).or_default();
+                    let named = by.entry(key).or_insert_with(|| Named {
+                        value: row[index].clone(),
+                        table,
+                        owners: Vec::new(),
+                    });
+                    named.owners.push(owner.clone());
+                }
+                Ok(())
+            })?;
+        }
+        let mut missing = BTreeMap::new();
+        for (entity, keys) in named {
+            let (table, key_column) = self.references.keys[&entity];
+            let columns = archive.columns(table)?;
+            let at = column(&columns, key_column)?;
+            let values: Vec<Vec<Value>> = keys.values().map(|n| vec![n.value.clone()]).collect();
+            let present: HashSet<String> = rows_by_key(self.conn, &columns, &[at], &values)?
+                .into_iter()
+                .map(|row| row[at].to_string())
+                .collect();
+            for (key, named) in keys.into_iter().filter(|(key, _)| !present.contains(key)) {
+                for owner in named.owners {
+                    missing.entry(owner).or_insert_with(|| {
+                        format!(
+                            "its {} rows name {} {key}, which is in neither the store nor this \
+                             restore",
+                            named.table,
+                            entity.name()
+                        )
+                    });
+                }
+            }
+        }
+        Ok(missing)
     }
 }
 

@@ -9,7 +9,9 @@ use mlflow_janitor::archive::restore::{self, RestoreReport, RestoreRequest, Rest
 use mlflow_janitor::archive::Place;
 use mlflow_janitor::plan::Entity;
 use mlflow_janitor::purge::{Mode, Prepared, Report, Settings, DEFAULT_LOCK_TIMEOUT};
-use mlflow_janitor::schema::{experiments, metrics, params, registered_models, runs};
+use mlflow_janitor::schema::{
+    experiments, logged_model_metrics, logged_models, metrics, params, registered_models, runs,
+};
 use mlflow_janitor::scope::{Retention, ScopeRequest};
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, Error};
@@ -500,6 +502,47 @@ fn a_run_whose_experiment_id_another_took_stays_out() {
     let runs_of_3: i64 =
         runs::table.filter(runs::experiment_id.eq(3)).count().get_result(&mut conn).unwrap();
     assert_eq!(runs_of_3, 0);
+}
+
+/// A run whose rows name a logged model that neither the store nor the restore has (through
+/// `logged_model_metrics`, a foreign key) stays out, instead of failing the restore; restored
+/// with the model, it comes back.
+#[test_case(Backend::Postgresql; "postgresql")]
+#[test_case(Backend::Sqlite; "sqlite")]
+fn a_run_naming_a_logged_model_left_in_the_archive_stays_out(backend: Backend) {
+    let (store, mut conn) = fixtures::seeded_store(backend);
+    fixtures::logged_model(&mut conn, 1, "lonely-model", "live-run-1a", "gone-run-1");
+    diesel::update(logged_models::table.filter(logged_models::model_id.eq("lonely-model")))
+        .set(logged_models::lifecycle_stage.eq("deleted"))
+        .execute(&mut conn)
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (_, archive) = purge_archived(&store, every_kind(), root.path(), 500);
+    let purged = snapshot(&mut conn);
+
+    let request =
+        RestoreRequest { run_ids: vec!["gone-run-1".into()], ..RestoreRequest::default() };
+    let (restored, result) = restore_into(&store, &archive, request, false);
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::LeftOut { left_out: 1, .. }), "{err}");
+    assert!(
+        err.to_string().contains(
+            "its logged_model_metrics rows name logged model lonely-model, which is in neither"
+        ),
+        "{err}"
+    );
+    assert!(restored.entities.is_empty(), "{restored:?}");
+    assert_eq!(snapshot(&mut conn), purged);
+
+    let (restored, result) = restore_into(&store, &archive, RestoreRequest::default(), false);
+    result.unwrap();
+    assert_eq!(restored.entities[&Entity::LoggedModel], 3, "{restored:?}");
+    let metrics_back: i64 = logged_model_metrics::table
+        .filter(logged_model_metrics::model_id.eq("lonely-model"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(metrics_back, 1);
 }
 
 /// An archive of an older MLflow's store restores into a newer one's (its columns all there,
