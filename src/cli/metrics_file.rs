@@ -119,14 +119,13 @@ pub fn write(path: &Path, report: &Report, error: Option<&Error>) -> std::io::Re
             "Bytes the last run's --reclaim returned to the filesystem (the store's files shrank).",
             reclaimed.bytes_returned,
         );
-        if let Some(reusable) = reclaimed.bytes_reusable {
-            gauges.single(
-                "mlflow_janitor_bytes_reusable",
-                "Bytes free inside the reclaimed tables' files after --reclaim, which the database \
-                 reuses for new rows (MySQL DATA_FREE, SQLite free pages).",
-                reusable,
-            );
-        }
+        gauges.single(
+            "mlflow_janitor_bytes_reusable",
+            "Bytes free inside the reclaimed tables' files after --reclaim, which the database \
+             reuses for new rows (MySQL DATA_FREE, SQLite free pages; PostgreSQL: the dead rows \
+             VACUUM cleared, estimated from n_dead_tup).",
+            reclaimed.bytes_reusable,
+        );
         let before =
             reclaimed.parts().map(|(part, c)| of(part, ",at=\"before_purge\"", c.before.bytes));
         let after =

@@ -523,16 +523,13 @@ fn reclaim_summary(reclaimed: &ReclaimReport) -> String {
             reclaimed.tables.values().map(|t| t.after.bytes).sum(),
         ),
     };
-    let reusable = match reclaimed.bytes_reusable {
-        Some(free) => format!("{} free inside for new rows", super::size(free)),
-        None => "the purged rows' space is free inside for new rows (VACUUM)".to_owned(),
-    };
     format!(
         "reclaimed {what} in {} ms: {} before the purge, {} now; {} returned to the filesystem, \
-         {reusable}",
+         {} free inside for new rows",
         reclaimed.duration_ms,
         super::size(before),
         super::size(after),
         super::size(reclaimed.bytes_returned),
+        super::size(reclaimed.bytes_reusable),
     )
 }

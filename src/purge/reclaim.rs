@@ -31,9 +31,9 @@ pub struct ReclaimReport {
     /// How much the database's files shrank: given back to the filesystem.
     pub bytes_returned: u64,
     /// Free inside the files afterwards, which the database reuses for new rows: MySQL's
-    /// `DATA_FREE`, SQLite's free pages. None on PostgreSQL, which has no figure for it without
-    /// an extension: there `VACUUM` made the purged rows' space reusable.
-    pub bytes_reusable: Option<u64>,
+    /// `DATA_FREE` and SQLite's free pages after the reclaim; on PostgreSQL the dead rows'
+    /// share of the tables before `VACUUM` made it reusable, estimated from `n_dead_tup`.
+    pub bytes_reusable: u64,
     pub duration_ms: u64,
 }
 
@@ -66,6 +66,12 @@ pub(crate) fn reclaim(
 ) -> Result<ReclaimReport> {
     let started = Instant::now();
     let deadline = bounds.options.deadline;
+    space::flush_statistics(conn)?;
+    // PostgreSQL's figure of the space VACUUM makes reusable: its dead rows, before it.
+    let dead = match conn.backend() {
+        Backend::Postgresql => Some(space::measure(conn, tables)?.total().free_bytes),
+        _ => None,
+    };
     let targets = space::targets(conn.backend(), tables);
     for (done, target) in targets.iter().enumerate() {
         if let Some(signal) = bounds.options.stopped_by() {
@@ -112,13 +118,13 @@ pub(crate) fn reclaim(
         tables: report_tables,
         file,
         bytes_returned: 0,
-        bytes_reusable: None,
+        bytes_reusable: 0,
         duration_ms: started.elapsed().as_millis() as u64,
     };
     let bytes_before: u64 = report.parts().map(|(_, c)| c.before.bytes).sum();
     let bytes_after: u64 = report.parts().map(|(_, c)| c.after.bytes).sum();
     let free_after: u64 = report.parts().map(|(_, c)| c.after.free_bytes).sum();
     report.bytes_returned = bytes_before.saturating_sub(bytes_after);
-    report.bytes_reusable = (conn.backend() != Backend::Postgresql).then_some(free_after);
+    report.bytes_reusable = dead.unwrap_or(free_after);
     Ok(report)
 }

@@ -72,6 +72,23 @@ impl TableSpaceRow {
     }
 }
 
+/// Sends PostgreSQL's statistics this session's counts of the rows it deleted, which otherwise
+/// wait up to a second (PostgreSQL 15 on): read next, `n_dead_tup` counts them, and a VACUUM
+/// that follows leaves it at 0 instead of having them added after it.
+pub fn flush_statistics(conn: &mut DbConnection) -> Result<()> {
+    if conn.backend() == Backend::Postgresql {
+        // The flush happens once the statement ends and the session waits for the next.
+        conn.batch_execute(
+            "DO $$ BEGIN \
+               IF current_setting('server_version_num')::int >= 150000 THEN \
+                 PERFORM pg_stat_force_next_flush(); \
+               END IF; \
+             END $$",
+        )?;
+    }
+    Ok(())
+}
+
 /// The space of `tables` (those the store has), or of the SQLite file.
 pub fn measure(conn: &mut DbConnection, tables: &[&str]) -> Result<StoreSpace> {
     let query = match conn.backend() {
@@ -184,16 +201,6 @@ pub fn reclaim(conn: &mut DbConnection, target: Target<'_>, reclaim: Reclaim) ->
         // Not VACUUM FULL: plain VACUUM takes no lock that blocks reads or writes, and still
         // returns the table's trailing empty pages to the filesystem.
         (Backend::Postgresql, Target::Table(table)) => {
-            // PostgreSQL 15 on: this session's counts of the rows it deleted reach the
-            // statistics before VACUUM sets them, not after (they wait up to a second), so
-            // n_dead_tup reads 0 afterwards and autovacuum does not vacuum the table again.
-            conn.batch_execute(
-                "DO $$ BEGIN \
-                   IF current_setting('server_version_num')::int >= 150000 THEN \
-                     PERFORM pg_stat_force_next_flush(); \
-                   END IF; \
-                 END $$",
-            )?;
             conn.batch_execute(&format!("VACUUM (ANALYZE) \"{table}\""))?
         }
         (Backend::Mysql, Target::Table(table)) => {

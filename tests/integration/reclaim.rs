@@ -120,7 +120,9 @@ fn the_report_gives_the_space_the_server_gives(backend: Backend, level: &str) {
         // VACUUM cuts the empty pages at the end of the table: the bulk rows were last.
         (Backend::Postgresql, _) => {
             assert!(after["metrics"] < before["metrics"], "{reclaim}");
-            assert!(reclaim["bytes_reusable"].is_null(), "{reclaim}");
+            // The bulk rows' heap, about 2 MiB, became reusable.
+            let reusable = reclaim["bytes_reusable"].as_u64().unwrap();
+            assert!(reusable > 1 << 20, "{reclaim}");
             #[derive(QueryableByName)]
             struct Dead {
                 #[diesel(sql_type = BigInt)]
@@ -138,7 +140,7 @@ fn the_report_gives_the_space_the_server_gives(backend: Backend, level: &str) {
         // OPTIMIZE rebuilds the table: its file shrinks.
         (_, "full") => assert!(after["metrics"] < before["metrics"], "{reclaim}"),
         // ANALYZE leaves the file: the space is free inside it.
-        _ => assert!(reclaim["bytes_reusable"].as_u64().is_some(), "{reclaim}"),
+        _ => assert!(reclaim["bytes_reusable"].as_u64() > Some(0), "{reclaim}"),
     }
 }
 
