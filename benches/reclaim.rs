@@ -5,7 +5,7 @@
 //! `purge --reclaim`. For the second, each table's size is read outside the tool before and
 //! after (`pg_total_relation_size`) and set against the report's, with `n_dead_tup` of every
 //! table the purge touched. Prints the bytes before and after, what went back to the
-//! filesystem, and the wall time of both purges.
+//! filesystem, what became reusable, and the wall time of both purges.
 
 mod bench_store;
 
@@ -115,7 +115,8 @@ fn run() -> BenchResult<bool> {
         let dead_touched: i64 = tables.keys().map(|table| dead[table]).sum();
         println!(
             "  {} tables reclaimed ({} unchanged and clean not listed): {:.1} MiB -> {:.1} MiB, \
-             {:.1} MiB returned to the filesystem (report: {} bytes); n_dead_tup left: {}{}",
+             {:.1} MiB returned to the filesystem (report: {} bytes), {:.1} MiB of dead rows made \
+             reusable (report, from n_dead_tup); n_dead_tup left: {}{}",
             tables.len(),
             tables.len()
                 - tables.keys().filter(|t| before[*t] != after[*t] || dead[*t] != 0).count(),
@@ -123,6 +124,7 @@ fn run() -> BenchResult<bool> {
             mib(total_after),
             mib(total_before - total_after),
             reclaim["bytes_returned"],
+            mib(reclaim["bytes_reusable"].as_i64().unwrap_or(0)),
             dead_touched,
             if left == expected { "" } else { "  <-- MISMATCH: other rows left" },
         );

@@ -78,10 +78,12 @@ pub(crate) fn reclaim(
             return Err(Error::Interrupted { signal, batches: bounds.batches });
         }
         let not_finished = || Error::ReclaimNotFinished { done, of: targets.len() };
+        // Rounded up to whole milliseconds, as the timeouts are set: a timeout that fires
+        // means the deadline has passed.
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        // Whole milliseconds: a zero timeout would mean none.
+        let left = left.map(|left| Duration::from_millis(left.as_millis() as u64 + 1));
         let statement_timeout = match left {
-            Some(left) if left < Duration::from_millis(1) => return Err(not_finished()),
+            Some(left) if left <= Duration::from_millis(1) => return Err(not_finished()),
             Some(left) if bounds.statement_timeout.is_zero() => left,
             Some(left) => left.min(bounds.statement_timeout),
             None => bounds.statement_timeout,

@@ -92,12 +92,15 @@ pub fn flush_statistics(conn: &mut DbConnection) -> Result<()> {
 /// The space of `tables` (those the store has), or of the SQLite file.
 pub fn measure(conn: &mut DbConnection, tables: &[&str]) -> Result<StoreSpace> {
     let query = match conn.backend() {
-        // Dead rows' share of the heap, by the statistics' live and dead counts (the cumulative
-        // statistics see each committed delete, unlike `reltuples`, which waits for ANALYZE).
+        // Dead rows' share of the heap: the cumulative statistics count each committed delete;
+        // the rows they share the heap with are the larger of their live and dead counts and
+        // the planner's count, which ANALYZE made before the deletes (the cumulative counts
+        // start again from zero in a database copied from a template, or after a crash).
         Backend::Postgresql => {
             "SELECT c.relname::text AS name, pg_total_relation_size(c.oid) AS bytes, \
                     COALESCE((s.n_dead_tup::float8 * pg_relation_size(c.oid) \
-                              / NULLIF(s.n_live_tup + s.n_dead_tup, 0))::int8, 0) AS free_bytes \
+                              / NULLIF(GREATEST(s.n_live_tup + s.n_dead_tup, c.reltuples), 0) \
+                             )::int8, 0) AS free_bytes \
              FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid \
              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"
         }
