@@ -301,17 +301,14 @@ pub struct TableColumns {
 }
 
 impl TableColumns {
-    /// Decodes a row read by [`TableColumns`] as a select clause.
-    fn decode(&self, RawRow(values): RawRow) -> Result<Vec<Value>, String> {
-        values
-            .into_iter()
-            .zip(&self.columns)
-            .map(|(value, column)| {
-                value
-                    .into_kind(column.kind)
-                    .map_err(|why| format!("{}.{}: {why}", self.table, column.name))
-            })
-            .collect()
+    /// Decodes a row read by [`TableColumns`] as a select clause, in place.
+    fn decode(&self, RawRow(mut values): RawRow) -> Result<Vec<Value>, String> {
+        for (value, column) in values.iter_mut().zip(&self.columns) {
+            *value = std::mem::replace(value, Value::Null)
+                .into_kind(column.kind)
+                .map_err(|why| format!("{}.{}: {why}", self.table, column.name))?;
+        }
+        Ok(values)
     }
 
     pub fn position(&self, column: &str) -> Option<usize> {
