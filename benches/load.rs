@@ -10,6 +10,12 @@
 //! janitor session holds (`pg_blocking_pids`). At the end every row the clients say they wrote
 //! must be in the store, and no call may have failed. Once per purge setting: the default,
 //! `--jobs 3`, `--batch-size 100`, `--throttle 100ms`.
+//!
+//! Then once each on MariaDB and SQLite, with the default settings, on a store of the same shape
+//! with a fifth of the runs, seeded row by row (`Shape::seed_rows`). On MariaDB the sampler reads
+//! InnoDB's lock waits whose holder is the purge's session (the one holding its named lock); on
+//! SQLite, which has no lock table, a client's wait for the write lock is in its call: the
+//! longest call during the purge, less the idle p50, must stay under the purge's longest batch.
 
 mod bench_store;
 
@@ -19,12 +25,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bench_store::{checkpoint, janitor_binary, run_janitor, BenchResult, Copies, Count, Shape};
+use bench_store::{checkpoint, janitor_binary, run_janitor, BenchResult, Copies, Shape};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Double, Text};
+use diesel::sql_types::Double;
 use mlflow_janitor::test_store::TestStore;
-use mlflow_janitor::StoreUri;
+use mlflow_janitor::{Backend, StoreUri};
 
 const CLIENTS: usize = 4;
 const IDLE: Duration = Duration::from_secs(8);
@@ -36,6 +42,8 @@ const TARGET_P99_RATIO: f64 = 2.0;
 const EXPERIMENT: &str = "1";
 const SETTINGS: &[&[&str]] =
     &[&[], &["--jobs", "3"], &["--batch-size", "100"], &["--throttle", "100ms"]];
+/// The store of the MariaDB and SQLite rounds: the bench store's shape with a fifth of its runs.
+const OTHER_BACKENDS: Shape = Shape { runs: 4_000, ..Shape::BENCH };
 
 fn main() -> ExitCode {
     bench_store::exit_code(run())
@@ -45,6 +53,38 @@ fn run() -> BenchResult<bool> {
     let janitor = janitor_binary()?;
     let python = bench_store::mlflow_venv("python", "MLFLOW_JANITOR_BENCH_MLFLOW_PYTHON")?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/load/mlflow_load.py");
+    println!(
+        "{CLIENTS} MLflow clients logging; idle window {IDLE:?}; lock waits sampled every \
+         {SAMPLE_EVERY:?}"
+    );
+    // MLFLOW_JANITOR_BENCH_BACKENDS=mysql,sqlite: only those rounds (default: all three).
+    let only = std::env::var("MLFLOW_JANITOR_BENCH_BACKENDS").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|b| b.trim() == name);
+    let mut ok = true;
+    if wanted("postgresql") {
+        ok &= postgresql(&janitor, &python, &script)?;
+    }
+    // MariaDB and SQLite, with the default settings, on a smaller store seeded row by row.
+    for (name, backend) in [("mysql", Backend::Mysql), ("sqlite", Backend::Sqlite)] {
+        if !wanted(name) {
+            continue;
+        }
+        let store = TestStore::on(backend)?;
+        let started = Instant::now();
+        OTHER_BACKENDS.seed_rows(&mut store.connect()?)?;
+        println!(
+            "\n{backend:?}: seeded {} runs ({} to purge) in {:.1} s",
+            OTHER_BACKENDS.runs,
+            OTHER_BACKENDS.runs - OTHER_BACKENDS.kept_runs(),
+            started.elapsed().as_secs_f64()
+        );
+        ok &= measure(&janitor, &python, &script, store.uri(), &[])?;
+    }
+    Ok(ok)
+}
+
+/// The PostgreSQL rounds: one per setting, each on a fresh copy of the bench store.
+fn postgresql(janitor: &PathBuf, python: &Path, script: &Path) -> BenchResult<bool> {
     let seeded = TestStore::new()?;
     {
         let mut conn = seeded.connect()?;
@@ -53,14 +93,10 @@ fn run() -> BenchResult<bool> {
     }
     let mut copies = Copies { server: seeded.uri().clone(), names: Vec::new() };
     let mut ok = true;
-    println!(
-        "{CLIENTS} MLflow clients logging; idle window {IDLE:?}; lock waits sampled every \
-         {SAMPLE_EVERY:?}"
-    );
     for (index, settings) in SETTINGS.iter().enumerate() {
         let copy = copies.create(&seeded.uri().database(), &format!("l{index}"))?;
         checkpoint(&copies.server);
-        ok &= measure(&janitor, &python, &script, &copy, settings)?;
+        ok &= measure(janitor, python, script, &copy, settings)?;
         copies.drop_all();
     }
     Ok(ok)
@@ -84,7 +120,7 @@ fn measure(
         .map(|out| {
             Command::new(python)
                 .arg(script)
-                .args([store.given(), EXPERIMENT])
+                .args([&mlflow_uri(store), EXPERIMENT])
                 .arg(&stop)
                 .arg(out)
                 .stdout(Stdio::null())
@@ -92,6 +128,14 @@ fn measure(
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
+    // Whatever fails from here, the clients stop.
+    struct Stop<'a>(&'a Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0, "");
+        }
+    }
+    let stopping = Stop(&stop);
     // Warm: each client has made its run and logged to it.
     let warming = Instant::now();
     while !outs.iter().all(|out| std::fs::read_to_string(out).is_ok_and(|t| t.lines().count() > 5))
@@ -118,7 +162,7 @@ fn measure(
     sampling.store(false, Ordering::Relaxed);
     let waits = sampler.join().map_err(|_| "the sampler panicked")??;
 
-    std::fs::write(&stop, "")?;
+    drop(stopping);
     let mut calls = Vec::new();
     let mut written = Written::default();
     for (mut client, out) in clients.into_iter().zip(&outs) {
@@ -138,10 +182,28 @@ fn measure(
     let (p50_purge, p99_purge) = (percentile(&during, 0.5), percentile(&during, 0.99));
     let ratio = p99_purge / p99_idle;
     let label = if settings.is_empty() { "defaults".to_owned() } else { settings.join(" ") };
-    let lock_ok = waits.longest < TARGET_LOCK_WAIT;
+    let backend = store.backend();
+    // SQLite has no lock table: a client's wait for the write lock is in its call's time, and
+    // must stay under one of the purge's batches (each holds the write lock once).
+    let longest_batch = purge
+        .stderr
+        .lines()
+        .filter(|line| line.contains("batch done"))
+        .filter_map(|line| {
+            line.split("duration_ms=").nth(1)?.split_whitespace().next()?.parse().ok()
+        })
+        .max()
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let longest_call = Duration::from_secs_f64(during.iter().copied().fold(0.0, f64::max));
+    let lock_ok = match backend {
+        Backend::Sqlite => {
+            longest_call.saturating_sub(Duration::from_secs_f64(p50_idle)) < longest_batch
+        }
+        _ => waits.longest < TARGET_LOCK_WAIT,
+    };
     let rows_ok = present == (written.metrics, written.params) && written.errors == 0;
     println!(
-        "\npurge with {label}: {:.2} s, {} entities",
+        "\npurge ({backend:?}) with {label}: {:.2} s, {} entities",
         purge.wall.as_secs_f64(),
         purge.report["entities"]
     );
@@ -158,13 +220,22 @@ fn measure(
         p50_purge * 1e3,
         p99_purge * 1e3
     );
-    println!(
-        "  lock waits on the purge: {} samples of {}, longest {:?} (target < {TARGET_LOCK_WAIT:?}){}",
-        waits.waiting,
-        waits.samples,
-        waits.longest,
-        if lock_ok { "" } else { "  MISSED" }
-    );
+    let missed = if lock_ok { "" } else { "  MISSED" };
+    match backend {
+        Backend::Sqlite => println!(
+            "  write-lock wait: longest client call during the purge {:.1} ms (idle: p50 {:.1} ms, \
+             longest {:.1} ms), longest purge batch {:?} (target: the wait under one batch){missed}",
+            longest_call.as_secs_f64() * 1e3,
+            p50_idle * 1e3,
+            before.iter().copied().fold(0.0, f64::max) * 1e3,
+            longest_batch
+        ),
+        _ => println!(
+            "  lock waits on the purge: {} samples of {}, longest {:?} (target < \
+             {TARGET_LOCK_WAIT:?}){missed}",
+            waits.waiting, waits.samples, waits.longest
+        ),
+    }
     println!(
         "  clients wrote {} runs, {} metric rows, {} params, {} errors; in the store: {} metric \
          rows, {} params{}",
@@ -222,16 +293,17 @@ impl Written {
 
     /// The clients' metric rows and params in the store.
     fn present(&self, store: &StoreUri) -> BenchResult<(i64, i64)> {
+        use mlflow_janitor::schema::{metrics, params};
         let mut conn = store.establish()?;
-        let mut count = |table: &str| -> BenchResult<i64> {
-            let counted: Count = diesel::sql_query(format!(
-                "SELECT count(*) AS n FROM {table} WHERE run_uuid = ANY(string_to_array($1, ','))"
-            ))
-            .bind::<Text, _>(self.runs.join(","))
+        let metrics = metrics::table
+            .filter(metrics::run_uuid.eq_any(&self.runs))
+            .count()
             .get_result(&mut conn)?;
-            Ok(counted.n)
-        };
-        Ok((count("metrics")?, count("params")?))
+        let params = params::table
+            .filter(params::run_uuid.eq_any(&self.runs))
+            .count()
+            .get_result(&mut conn)?;
+        Ok((metrics, params))
     }
 }
 
@@ -244,25 +316,49 @@ struct Waits {
     longest: Duration,
 }
 
+/// The store's URI as MLflow's client takes it.
+fn mlflow_uri(store: &StoreUri) -> String {
+    store.given().replacen("mysql://", "mysql+pymysql://", 1)
+}
+
+/// Samples, every `SAMPLE_EVERY`, the clients waiting on a lock the purge holds: on PostgreSQL
+/// from `pg_stat_activity` and `pg_blocking_pids`; on MariaDB from InnoDB's lock waits, whose
+/// holder is the session holding the purge's named lock. SQLite has none to sample.
 fn sample_lock_waits(store: &StoreUri, sampling: &AtomicBool) -> BenchResult<Waits> {
     #[derive(QueryableByName)]
     struct Waiting {
         #[diesel(sql_type = Double)]
         seconds: f64,
     }
-    let mut conn = store.establish()?;
     let mut waits = Waits { samples: 0, waiting: 0, longest: Duration::ZERO };
-    while sampling.load(Ordering::Relaxed) {
-        let waiting: Vec<Waiting> = diesel::sql_query(
+    let query = match store.backend() {
+        Backend::Postgresql => {
             "SELECT EXTRACT(EPOCH FROM clock_timestamp() - client.query_start)::float8 AS seconds
              FROM pg_stat_activity AS client
              WHERE client.datname = current_database() AND client.wait_event_type = 'Lock'
                AND client.application_name <> 'mlflow-janitor'
                AND EXISTS (SELECT 1 FROM pg_stat_activity AS purge
                            WHERE purge.pid = ANY (pg_blocking_pids(client.pid))
-                             AND purge.application_name = 'mlflow-janitor')",
-        )
-        .load(&mut conn)?;
+                             AND purge.application_name = 'mlflow-janitor')"
+                .to_owned()
+        }
+        Backend::Mysql => {
+            let lock: String =
+                format!("mlflow-janitor purge {}", store.database()).chars().take(64).collect();
+            format!(
+                "SELECT CAST(TIMESTAMPDIFF(MICROSECOND, client.trx_wait_started, NOW(6)) / 1e6
+                             AS DOUBLE) AS seconds
+                 FROM information_schema.INNODB_LOCK_WAITS AS w
+                 JOIN information_schema.INNODB_TRX AS client ON client.trx_id = w.requesting_trx_id
+                 JOIN information_schema.INNODB_TRX AS holder ON holder.trx_id = w.blocking_trx_id
+                 WHERE holder.trx_mysql_thread_id = IS_USED_LOCK('{lock}')"
+            )
+        }
+        Backend::Sqlite => return Ok(waits),
+    };
+    let mut conn = store.establish()?;
+    while sampling.load(Ordering::Relaxed) {
+        let waiting: Vec<Waiting> = diesel::sql_query(&query).load(&mut conn)?;
         waits.samples += 1;
         if !waiting.is_empty() {
             waits.waiting += 1;

@@ -226,6 +226,192 @@ RESET session_replication_role;
     }
 }
 
+impl Shape {
+    /// The same rows as [`Shape::seed_sql`], through the library's portable inserts: for the
+    /// MySQL and SQLite stores of the test harness, which that PostgreSQL script cannot seed.
+    pub fn seed_rows(&self, conn: &mut DbConnection) -> BenchResult<()> {
+        use mlflow_janitor::store::rows::{insert_rows, ColumnDef, Kind, TableColumns, Value};
+        let table = |name: &str, columns: &[(&str, Kind)]| TableColumns {
+            table: name.to_owned(),
+            columns: columns
+                .iter()
+                .map(|(column, kind)| ColumnDef {
+                    name: (*column).to_owned(),
+                    kind: *kind,
+                    nullable: true,
+                })
+                .collect(),
+        };
+        let text = |s: String| Value::Text(s);
+        let (int, double) = (Value::Int, Value::Double);
+        let live_experiments = self.experiments - self.deleted_experiments;
+        let experiments = table(
+            "experiments",
+            &[
+                ("experiment_id", Kind::Integer),
+                ("name", Kind::Text),
+                ("artifact_location", Kind::Text),
+                ("lifecycle_stage", Kind::Text),
+                ("creation_time", Kind::BigInt),
+                ("last_update_time", Kind::BigInt),
+                ("workspace", Kind::Text),
+            ],
+        );
+        let rows: Vec<Vec<Value>> = (1..=self.experiments)
+            .map(|e| {
+                let deleted = e > live_experiments;
+                vec![
+                    int(e),
+                    text(format!("exp-{e}")),
+                    text(format!("mlflow-artifacts:/{e}")),
+                    text((if deleted { "deleted" } else { "active" }).to_owned()),
+                    int(1_700_000_000_000 + e),
+                    int(if deleted { 1_710_000_000_000 } else { 1_700_000_000_000 } + e),
+                    text("default".to_owned()),
+                ]
+            })
+            .collect();
+        insert_rows(conn, &experiments, &rows)?;
+        let experiment_tags = table(
+            "experiment_tags",
+            &[("key", Kind::Text), ("value", Kind::Text), ("experiment_id", Kind::Integer)],
+        );
+        let rows: Vec<Vec<Value>> = (1..=self.experiments)
+            .flat_map(|e| {
+                (1..=self.experiment_tags).map(move |k| {
+                    vec![text(format!("tag_{k}")), text(format!("value {k}")), int(e)]
+                })
+            })
+            .collect();
+        insert_rows(conn, &experiment_tags, &rows)?;
+
+        let runs = table(
+            "runs",
+            &[
+                ("run_uuid", Kind::Text),
+                ("name", Kind::Text),
+                ("source_type", Kind::Text),
+                ("source_name", Kind::Text),
+                ("entry_point_name", Kind::Text),
+                ("user_id", Kind::Text),
+                ("status", Kind::Text),
+                ("start_time", Kind::BigInt),
+                ("end_time", Kind::BigInt),
+                ("source_version", Kind::Text),
+                ("lifecycle_stage", Kind::Text),
+                ("artifact_uri", Kind::Text),
+                ("experiment_id", Kind::Integer),
+                ("deleted_time", Kind::BigInt),
+            ],
+        );
+        let metrics = table(
+            "metrics",
+            &[
+                ("key", Kind::Text),
+                ("value", Kind::Double),
+                ("timestamp", Kind::BigInt),
+                ("run_uuid", Kind::Text),
+                ("step", Kind::BigInt),
+                ("is_nan", Kind::Bool),
+            ],
+        );
+        let latest_metrics = table(
+            "latest_metrics",
+            &[
+                ("key", Kind::Text),
+                ("value", Kind::Double),
+                ("timestamp", Kind::BigInt),
+                ("step", Kind::BigInt),
+                ("is_nan", Kind::Bool),
+                ("run_uuid", Kind::Text),
+            ],
+        );
+        let key_values = |name: &str| {
+            table(name, &[("key", Kind::Text), ("value", Kind::Text), ("run_uuid", Kind::Text)])
+        };
+        let (params, tags) = (key_values("params"), key_values("tags"));
+        // A few hundred runs at a time: every table's rows of them, then the next.
+        let all: Vec<i64> = (1..=self.runs + self.extra_live_runs).collect();
+        for chunk in all.chunks(500) {
+            let mut rows = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+            for &i in chunk {
+                let extra = i > self.runs;
+                let e = if extra {
+                    (i - 1) % live_experiments + 1
+                } else {
+                    (i - 1) % self.experiments + 1
+                };
+                let deleted = !extra
+                    && (e > live_experiments
+                        || ((i - 1) / self.experiments) % self.delete_every == 0);
+                let run = format!("{:032x}", i);
+                let start = 1_700_000_000_000 + i * 1000;
+                rows[0].push(vec![
+                    text(run.clone()),
+                    text(format!("run-{i}")),
+                    text("LOCAL".to_owned()),
+                    text("train.py".to_owned()),
+                    text(String::new()),
+                    text("bench".to_owned()),
+                    text("FINISHED".to_owned()),
+                    int(start),
+                    int(start + 60_000),
+                    text(String::new()),
+                    text((if deleted { "deleted" } else { "active" }).to_owned()),
+                    text(format!("mlflow-artifacts:/{e}/{run}/artifacts")),
+                    int(e),
+                    if deleted { int(1_710_000_000_000 + i) } else { Value::Null },
+                ]);
+                for k in 0..self.metric_keys {
+                    let value = |s: i64| double((k * 31 + s * 7) as f64 / 13.0);
+                    for s in 0..self.steps {
+                        rows[1].push(vec![
+                            text(format!("metric_{k}")),
+                            value(s),
+                            int(start + s * 1000),
+                            text(run.clone()),
+                            int(s),
+                            Value::Bool(false),
+                        ]);
+                    }
+                    let last = self.steps - 1;
+                    rows[2].push(vec![
+                        text(format!("metric_{k}")),
+                        value(last),
+                        int(start + last * 1000),
+                        int(last),
+                        Value::Bool(false),
+                        text(run.clone()),
+                    ]);
+                }
+                for p in 1..=self.params {
+                    rows[3].push(vec![
+                        text(format!("param_{p}")),
+                        text(format!("value {p}")),
+                        text(run.clone()),
+                    ]);
+                }
+                for t in 1..=self.tags {
+                    rows[4].push(vec![
+                        text(format!("mlflow.tag_{t}")),
+                        text(format!("value {t}")),
+                        text(run.clone()),
+                    ]);
+                }
+            }
+            conn.transaction(|conn| {
+                for (columns, rows) in
+                    [&runs, &metrics, &latest_metrics, &params, &tags].into_iter().zip(&rows)
+                {
+                    insert_rows(conn, columns, rows)?;
+                }
+                diesel::QueryResult::Ok(())
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Counts the rows of the tables [`Shape::expected_counts`] names.
 pub fn counts(conn: &mut DbConnection) -> BenchResult<Vec<(&'static str, i64)>> {
     Shape::BENCH
