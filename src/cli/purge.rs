@@ -112,7 +112,7 @@ pub struct Opts {
     /// ANALYZE TABLE on MySQL (`full`: OPTIMIZE TABLE, which rebuilds each table), VACUUM on
     /// SQLite, which needs free disk the size of the file (README "Reclaim").
     #[arg(long, num_args = 0..=1, default_missing_value = "standard", value_name = "LEVEL",
-          value_parser = PossibleValuesParser::new(Reclaim::NAMES)
+          value_parser = PossibleValuesParser::new(Reclaim::LEVELS.map(|(name, _)| name))
               .map(|level| level.parse::<Reclaim>().expect("one of the names")))]
     reclaim: Option<Reclaim>,
 

@@ -129,18 +129,20 @@ pub fn measure(conn: &mut DbConnection, tables: &[&str]) -> Result<StoreSpace> {
     let tables = rows
         .into_iter()
         .filter(|row| tables.contains(&row.name.as_str()))
-        .map(|row| (row.name.clone(), row.space()))
+        .map(|row| {
+            let space = row.space();
+            (row.name, space)
+        })
         .collect();
     Ok(StoreSpace { tables, file: None })
 }
 
 /// How far a reclaim goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Reclaim {
     /// What runs beside live traffic: PostgreSQL's `VACUUM (ANALYZE)`, MySQL's `ANALYZE TABLE`;
     /// SQLite's `VACUUM` (its only way).
-    #[default]
     Standard,
     /// Also rebuild MySQL's tables (`OPTIMIZE TABLE`), which gives their free space back to the
     /// filesystem. PostgreSQL's `VACUUM FULL` is never run: it locks the table exclusively.
@@ -148,19 +150,20 @@ pub enum Reclaim {
 }
 
 impl Reclaim {
-    /// Each level's name, as settings give it.
-    pub const NAMES: [&'static str; 2] = ["standard", "full"];
+    /// Each level, by the name settings give it.
+    pub const LEVELS: [(&'static str, Reclaim); 2] =
+        [("standard", Reclaim::Standard), ("full", Reclaim::Full)];
 }
 
 impl std::str::FromStr for Reclaim {
     type Err = String;
 
     fn from_str(name: &str) -> std::result::Result<Self, Self::Err> {
-        match name {
-            "standard" => Ok(Reclaim::Standard),
-            "full" => Ok(Reclaim::Full),
-            _ => Err(format!("`{name}` is not one of {}", Reclaim::NAMES.join(", "))),
-        }
+        let level = Reclaim::LEVELS.iter().find(|(level, _)| *level == name);
+        level.map(|(_, level)| *level).ok_or_else(|| {
+            let names: Vec<&str> = Reclaim::LEVELS.iter().map(|(name, _)| *name).collect();
+            format!("`{name}` is not one of {}", names.join(", "))
+        })
     }
 }
 
@@ -221,6 +224,7 @@ pub fn reclaim(conn: &mut DbConnection, target: Target<'_>, reclaim: Reclaim) ->
             }
         }
         (Backend::Sqlite, _) => conn.batch_execute("VACUUM")?,
+        // A server's store has no file to reclaim (see `targets`).
         (_, Target::File) => {}
     }
     Ok(())

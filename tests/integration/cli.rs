@@ -302,7 +302,7 @@ fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
         &policy,
         format!(
             "backend_store_uri = \"{uri}\"\nolder_than = \"30d\"\nbatch_size = 100\nyes = true\n\
-             lock_timeout = \"2s\"\njobs = 2\nmetrics_file = \"{}\"\n",
+             lock_timeout = \"2s\"\njobs = 2\nreclaim = \"full\"\nmetrics_file = \"{}\"\n",
             metrics.display()
         ),
     )
@@ -324,10 +324,12 @@ fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
     assert_eq!(report["entities"]["experiment"], 1, "{report}");
     assert_eq!(report["entities"]["run"], 5, "{report}");
     assert_eq!(report["batches"], 5 + 1 + 1 + 1, "the flag's batch size wins: {report}");
+    assert_eq!(report["reclaim"]["reclaim"], "full", "{report}");
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(prom.contains("mlflow_janitor_entities_purged{kind=\"run\"} 5"), "{prom}");
     assert!(prom.contains("mlflow_janitor_rows_purged{table=\"metrics\"} 15"), "{prom}");
     assert!(prom.contains("mlflow_janitor_last_run_exit_code 0"), "{prom}");
+    assert!(prom.contains("\nmlflow_janitor_bytes_reclaimed "), "{prom}");
     let success = |prom: &str| {
         prom.lines()
             .find(|l| l.starts_with("mlflow_janitor_last_success_timestamp_seconds "))
@@ -352,6 +354,16 @@ fn a_policy_file_makes_the_schedule_one_line_and_flags_override_it() {
     let output = run(&[]);
     assert_eq!(output.status.code(), Some(i32::from(exit_code::USAGE)));
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown field `older_then`"));
+
+    std::fs::write(&policy, format!("backend_store_uri = \"{uri}\"\nreclaim = \"fast\"\n"))
+        .unwrap();
+    let output = run(&[]);
+    assert_eq!(output.status.code(), Some(i32::from(exit_code::USAGE)));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`reclaim` in the policy file is \"fast\": use true, false"),
+        "{stderr}"
+    );
 }
 
 #[test]
