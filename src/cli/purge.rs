@@ -167,16 +167,17 @@ pub struct Opts {
 
 /// The policy file's `reclaim`: `true`, `false`, `"standard"` or `"full"`.
 fn policy_reclaim(value: Option<toml::Value>) -> Result<Option<Reclaim>> {
-    match value {
-        None | Some(toml::Value::Boolean(false)) => Ok(None),
-        Some(toml::Value::Boolean(true)) => Ok(Some(Reclaim::Standard)),
-        Some(toml::Value::String(level)) if level.parse::<Reclaim>().is_ok() => {
-            Ok(level.parse().ok())
-        }
-        Some(other) => Err(Error::InvalidSettings(format!(
-            "`reclaim` in the policy file is {other}: use true, false, \"standard\" or \"full\""
-        ))),
-    }
+    let Some(value) = value else { return Ok(None) };
+    let level = match &value {
+        toml::Value::Boolean(on) => return Ok(on.then_some(Reclaim::Standard)),
+        toml::Value::String(level) => level.parse().ok(),
+        _ => None,
+    };
+    level.map(Some).ok_or_else(|| {
+        Error::InvalidSettings(format!(
+            "`reclaim` in the policy file is {value}: use true, false, \"standard\" or \"full\""
+        ))
+    })
 }
 
 /// The policy file: the settings of a scheduled purge, so that the schedule is one line.
@@ -515,20 +516,17 @@ fn print_report(report: &Report, output: Output) {
 /// What the reclaim gave back, and of which kind: disk the filesystem has again, or space the
 /// database reuses.
 fn reclaim_summary(reclaimed: &ReclaimReport) -> String {
-    let (what, before, after) = match &reclaimed.file {
-        Some(file) => ("the SQLite file".to_owned(), file.before.bytes, file.after.bytes),
-        None => (
-            format!("{} table(s)", reclaimed.tables.len()),
-            reclaimed.tables.values().map(|t| t.before.bytes).sum(),
-            reclaimed.tables.values().map(|t| t.after.bytes).sum(),
-        ),
+    let what = match reclaimed.file {
+        Some(_) => "the SQLite file".to_owned(),
+        None => format!("{} table(s)", reclaimed.tables.len()),
     };
+    let total = reclaimed.total();
     format!(
         "reclaimed {what} in {} ms: {} before the purge, {} now; {} returned to the filesystem, \
          {} free inside for new rows",
         reclaimed.duration_ms,
-        super::size(before),
-        super::size(after),
+        super::size(total.before.bytes),
+        super::size(total.after.bytes),
         super::size(reclaimed.bytes_returned),
         super::size(reclaimed.bytes_reusable),
     )

@@ -10,7 +10,7 @@ use tracing::info;
 use super::Options;
 use crate::error::{Error, Result};
 use crate::store::space::{self, Reclaim, Space, StoreSpace};
-use crate::store::{limit_session, reset_statement_timeout, Backend, DbConnection};
+use crate::store::{limit_session, Backend, DbConnection};
 
 /// A table's (or the SQLite file's) space before the purge and after the reclaim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +42,14 @@ impl ReclaimReport {
     pub fn parts(&self) -> impl Iterator<Item = (&str, &SpaceChange)> {
         let file = self.file.iter().map(|file| (space::FILE, file));
         file.chain(self.tables.iter().map(|(table, change)| (table.as_str(), change)))
+    }
+
+    /// The change of all of it: the tables reclaimed, or the file.
+    pub fn total(&self) -> SpaceChange {
+        SpaceChange {
+            before: self.parts().map(|(_, change)| change.before).sum(),
+            after: self.parts().map(|(_, change)| change.after).sum(),
+        }
     }
 }
 
@@ -98,12 +106,8 @@ pub(crate) fn reclaim(
         })?;
         info!(%target, duration_ms = statement_started.elapsed().as_millis() as u64, "reclaimed");
     }
-    // The purge's own bound again (none: the server's), for the measure that follows.
-    if bounds.statement_timeout.is_zero() {
-        reset_statement_timeout(conn)?;
-    } else {
-        limit_session(conn, bounds.lock_timeout, bounds.statement_timeout)?;
-    }
+    // The purge's own bounds again, for the measure that follows.
+    limit_session(conn, bounds.lock_timeout, bounds.statement_timeout)?;
     let after = space::measure(conn, tables)?;
     let change = |before: Option<&Space>, after: &Space| SpaceChange {
         before: before.copied().unwrap_or_default(),
@@ -123,10 +127,8 @@ pub(crate) fn reclaim(
         bytes_reusable: 0,
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    let bytes_before: u64 = report.parts().map(|(_, c)| c.before.bytes).sum();
-    let bytes_after: u64 = report.parts().map(|(_, c)| c.after.bytes).sum();
-    let free_after: u64 = report.parts().map(|(_, c)| c.after.free_bytes).sum();
-    report.bytes_returned = bytes_before.saturating_sub(bytes_after);
-    report.bytes_reusable = dead.unwrap_or(free_after);
+    let total = report.total();
+    report.bytes_returned = total.before.bytes.saturating_sub(total.after.bytes);
+    report.bytes_reusable = dead.unwrap_or(total.after.free_bytes);
     Ok(report)
 }

@@ -13,6 +13,6 @@ mod uri;
 pub use connection::{Backend, DbBackend, DbConnection, DbPool, StoreConnector};
 pub use session::{
     check_writable, limit_session, lock_store, read_only_session, remote_address,
-    reset_statement_timeout, write_transaction, StoreLock,
+    write_transaction, StoreLock,
 };
 pub use uri::{redact, StoreUri, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URI};

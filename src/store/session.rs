@@ -208,57 +208,39 @@ pub fn lock_store(conn: &mut DbConnection, uri: &StoreUri) -> Result<StoreLock> 
 }
 
 /// Bounds every statement of this session: how long it may wait for a lock held by the
-/// tracking server, and how long it may run. Zero leaves the server's setting. SQLite has no
-/// statement timeout: there the first bound only applies.
+/// tracking server, and how long it may run. Zero is the server's setting, so a later call
+/// puts back what an earlier one changed. SQLite has no statement timeout, and without a lock
+/// timeout its connection keeps its own busy timeout.
 pub fn limit_session(
     conn: &mut DbConnection,
     lock_timeout: Duration,
     statement_timeout: Duration,
 ) -> Result<()> {
-    let backend = conn.backend();
-    let mut settings = String::new();
-    if !lock_timeout.is_zero() {
-        settings += &match backend {
-            Backend::Postgresql => format!("SET lock_timeout = '{}ms';", lock_timeout.as_millis()),
+    let settings = match conn.backend() {
+        Backend::Postgresql => {
+            let set = |name: &str, limit: Duration| match limit.as_millis() {
+                0 => format!("RESET {name};"),
+                ms => format!("SET {name} = '{ms}ms';"),
+            };
+            set("lock_timeout", lock_timeout) + &set("statement_timeout", statement_timeout)
+        }
+        Backend::Mysql => {
             // Whole seconds, at least one: row locks, and the table's metadata lock that
             // `OPTIMIZE TABLE` (`purge --reclaim full`) waits for.
-            Backend::Mysql => {
-                let seconds = lock_timeout.as_secs_f64().ceil().max(1.0);
-                format!(
-                    "SET SESSION innodb_lock_wait_timeout = {seconds}; \
-                     SET SESSION lock_wait_timeout = {seconds};"
-                )
-            }
-            Backend::Sqlite => format!("PRAGMA busy_timeout = {};", lock_timeout.as_millis()),
-        };
-    }
-    if !statement_timeout.is_zero() {
-        match backend {
-            Backend::Postgresql => {
-                settings +=
-                    &format!("SET statement_timeout = '{}ms';", statement_timeout.as_millis())
-            }
-            Backend::Mysql => settings += &mysql_statement_timeout(conn, statement_timeout)?,
-            Backend::Sqlite => {}
+            let seconds = if lock_timeout.is_zero() {
+                "DEFAULT".to_owned()
+            } else {
+                lock_timeout.as_secs_f64().ceil().max(1.0).to_string()
+            };
+            format!(
+                "SET SESSION innodb_lock_wait_timeout = {seconds}; \
+                 SET SESSION lock_wait_timeout = {seconds};"
+            ) + &mysql_statement_timeout(conn, statement_timeout)?
         }
-    }
-    // PostgreSQL refuses an empty query.
-    if !settings.is_empty() {
-        conn.batch_execute(&settings)?;
-    }
-    Ok(())
-}
-
-/// Gives the session's statements the server's time limit again, after [`limit_session`] set
-/// one.
-pub fn reset_statement_timeout(conn: &mut DbConnection) -> Result<()> {
-    let statement = match conn.backend() {
-        Backend::Postgresql => "RESET statement_timeout",
-        Backend::Mysql if is_mariadb(conn)? => "SET SESSION max_statement_time = DEFAULT",
-        Backend::Mysql => "SET SESSION max_execution_time = DEFAULT",
-        Backend::Sqlite => return Ok(()),
+        Backend::Sqlite if lock_timeout.is_zero() => return Ok(()),
+        Backend::Sqlite => format!("PRAGMA busy_timeout = {};", lock_timeout.as_millis()),
     };
-    conn.batch_execute(statement)?;
+    conn.batch_execute(&settings)?;
     Ok(())
 }
 
@@ -275,11 +257,12 @@ pub(super) fn is_mariadb(conn: &mut DbConnection) -> Result<bool> {
 }
 
 /// MariaDB bounds every statement (`max_statement_time`, seconds); MySQL only reads
-/// (`max_execution_time`, milliseconds).
+/// (`max_execution_time`, milliseconds). Zero: the server's setting.
 fn mysql_statement_timeout(conn: &mut DbConnection, limit: Duration) -> Result<String> {
-    Ok(if is_mariadb(conn)? {
-        format!("SET SESSION max_statement_time = {};", limit.as_secs_f64())
-    } else {
-        format!("SET SESSION max_execution_time = {};", limit.as_millis())
+    Ok(match (is_mariadb(conn)?, limit.is_zero()) {
+        (true, true) => "SET SESSION max_statement_time = DEFAULT;".to_owned(),
+        (true, false) => format!("SET SESSION max_statement_time = {};", limit.as_secs_f64()),
+        (false, true) => "SET SESSION max_execution_time = DEFAULT;".to_owned(),
+        (false, false) => format!("SET SESSION max_execution_time = {};", limit.as_millis()),
     })
 }

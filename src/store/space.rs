@@ -25,6 +25,15 @@ pub struct Space {
     pub free_bytes: u64,
 }
 
+impl std::iter::Sum for Space {
+    fn sum<I: Iterator<Item = Space>>(spaces: I) -> Space {
+        spaces.fold(Space::default(), |sum, space| Space {
+            bytes: sum.bytes + space.bytes,
+            free_bytes: sum.free_bytes + space.free_bytes,
+        })
+    }
+}
+
 /// A store's space: each table's on a server; on SQLite the file's, which its tables share.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StoreSpace {
@@ -47,12 +56,7 @@ impl StoreSpace {
 
     /// The space of all of it: the tables', or the file's.
     pub fn total(&self) -> Space {
-        self.file.unwrap_or_else(|| {
-            self.tables.values().fold(Space::default(), |sum, space| Space {
-                bytes: sum.bytes + space.bytes,
-                free_bytes: sum.free_bytes + space.free_bytes,
-            })
-        })
+        self.file.unwrap_or_else(|| self.tables.values().copied().sum())
     }
 }
 
@@ -244,7 +248,8 @@ pub fn check_room_to_vacuum(path: &Path, file: Space) -> Result<()> {
     let device = |at: &Path| std::fs::metadata(at).map(|m| m.dev()).ok();
     let live = file.bytes - file.free_bytes;
     let mut needs = vec![(folder.to_path_buf(), file.bytes)];
-    if device(folder).is_some() && device(folder) == device(&temporary) {
+    let beside = device(folder);
+    if beside.is_some() && beside == device(&temporary) {
         needs[0].1 += live;
     } else {
         needs.push((temporary, live));
