@@ -374,6 +374,7 @@ struct Restorer<'a> {
     decided: Decided,
     experiments: Experiments,
     references: &'a References,
+    claimed: Claimed,
 }
 
 /// The entities of other kinds that rows name through a foreign key, as the plan knows them
@@ -430,6 +431,11 @@ struct Experiments {
 /// first batch rolled back) comes back once.
 type Decided = HashSet<(Entity, String)>;
 
+/// The unique values (a name, say) of the entities this restore brings back, by kind and
+/// columns: two archives may hold two experiments of one name, purged in turn, and only the
+/// first comes back. A dry run's store does not hold them, so they are kept here.
+type Claimed = HashMap<(Entity, Vec<String>), HashMap<Vec<String>, String>>;
+
 impl<'a> Restorer<'a> {
     fn new(
         conn: &'a mut DbConnection,
@@ -446,6 +452,7 @@ impl<'a> Restorer<'a> {
             decided: Decided::new(),
             experiments: Experiments::default(),
             references,
+            claimed: Claimed::new(),
         }
     }
 
@@ -633,6 +640,7 @@ impl<'a> Restorer<'a> {
             }
         }
         let mut restorable = HashSet::new();
+        let mut claiming = Vec::new();
         'candidates: for (key, experiment, row) in candidates {
             // Its experiment's id may now be another experiment's.
             let experiment_left_out =
@@ -654,11 +662,32 @@ impl<'a> Restorer<'a> {
                 self.report.left_out.push(LeftOut { entity, id: key.clone(), why });
             };
             if let Some(stored) = stored.get(&key) {
-                if *stored == row {
+                if same_entity(entity, stored, &row, columns) {
                     *self.report.already_present.entry(entity).or_default() += 1;
                 } else {
                     leave_out("the store holds another with its key".into());
                 }
+                continue;
+            }
+            let claims: Vec<(&Vec<String>, Vec<String>)> = batch
+                .unique
+                .iter()
+                .map(|unique| {
+                    let values = unique.iter().filter_map(|c| columns.position(c));
+                    (unique, values.map(|i| row[i].to_string()).collect())
+                })
+                .collect();
+            let claimed_by = claims.iter().find_map(|(unique, values)| {
+                let holder = self.claimed.get(&(entity, unique.to_vec()))?.get(values)?;
+                Some((unique, values, holder))
+            });
+            if let Some((unique, values, holder)) = claimed_by {
+                leave_out(format!(
+                    "its {} `{}` is taken by {} {holder}, restored before it",
+                    unique.join(" and "),
+                    values.join("/"),
+                    entity.name(),
+                ));
                 continue;
             }
             for (unique, at) in &contested {
@@ -696,6 +725,7 @@ impl<'a> Restorer<'a> {
                     continue;
                 }
             }
+            claiming.push((key.clone(), claims));
             restorable.insert(key);
         }
         for (key, why) in self.named_elsewhere(archive, batch, &restorable)? {
@@ -704,6 +734,12 @@ impl<'a> Restorer<'a> {
                 self.experiments.left_out.insert(key.clone());
             }
             self.report.left_out.push(LeftOut { entity, id: key, why });
+        }
+        for (key, claims) in claiming.into_iter().filter(|(key, _)| restorable.contains(key)) {
+            for (unique, values) in claims {
+                let by_value = self.claimed.entry((entity, unique.clone())).or_default();
+                by_value.insert(values, key.clone());
+            }
         }
         Ok(restorable)
     }
@@ -905,6 +941,26 @@ fn owner_of(
             Some(format!("{}/{}/{}", value("workspace")?, value("name")?, value("version")?))
         }
     })
+}
+
+/// Whether the store's row of an archived entity's key is that entity, changed or not since it
+/// came back (MLflow's restore revives it): the keys MLflow generates (a run's uuid) name one
+/// entity for ever, but an experiment's id may be given again (SQLite), and so may a model
+/// version's number, so theirs must still be what tells them apart.
+fn same_entity(
+    entity: Entity,
+    stored: &[Value],
+    archived: &[Value],
+    columns: &TableColumns,
+) -> bool {
+    let identity = match entity {
+        Entity::Experiment => identity_columns(columns),
+        Entity::ModelVersion => columns.position("creation_time").into_iter().collect(),
+        Entity::Run | Entity::Trace | Entity::LoggedModel | Entity::Webhook | Entity::Job => {
+            Vec::new()
+        }
+    };
+    identity.iter().all(|&at| stored[at] == archived[at])
 }
 
 /// The columns that tell one experiment from another that took its id: name, creation time.

@@ -165,12 +165,22 @@ fn a_restore_puts_the_store_back_exactly_as_it_was_before_the_purge(backend: Bac
     assert_eq!(restored.entities, purged.entities.iter().map(|(e, n)| (*e, *n)).collect());
     assert_eq!(snapshot(&mut conn), before, "the restored store differs from the one purged");
 
-    // Again: nothing changes, and the report says why.
+    // Again, once MLflow has brought them back to life: nothing changes, and the report says
+    // why.
+    diesel::update(runs::table.filter(runs::lifecycle_stage.eq("deleted")))
+        .set((runs::lifecycle_stage.eq("active"), runs::deleted_time.eq(None::<i64>)))
+        .execute(&mut conn)
+        .unwrap();
+    diesel::update(experiments::table.filter(experiments::lifecycle_stage.eq("deleted")))
+        .set((experiments::lifecycle_stage.eq("active"), experiments::last_update_time.eq(1)))
+        .execute(&mut conn)
+        .unwrap();
+    let revived = snapshot(&mut conn);
     let (again, result) = restore_into(&store, &archive, RestoreRequest::default(), false);
     result.unwrap();
     assert!(again.entities.is_empty(), "{again:?}");
     assert_eq!(again.already_present, restored.entities);
-    assert_eq!(snapshot(&mut conn), before);
+    assert_eq!(snapshot(&mut conn), revived);
 }
 
 #[test]
@@ -349,6 +359,40 @@ fn a_taken_key_or_name_leaves_its_entity_out_and_the_rest_comes_back(backend: Ba
         "12 entities were left out",
     );
     assert_eq!(snapshot(&mut conn), taken_again);
+}
+
+/// Two archives under one root, each with an experiment of the same name, purged in turn: the
+/// newer comes back (a restore reads the newest archive first), the older stays out, and the
+/// dry run says so before the restore does.
+#[test]
+fn of_two_archived_experiments_of_one_name_the_newer_comes_back() {
+    let store = TestStore::on(Backend::Sqlite).unwrap();
+    let mut conn = store.connect().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    fixtures::experiment(&mut conn, 7, "twice", Some(fixtures::now_ms()));
+    purge_archived(&store, ScopeRequest::default(), root.path(), 500);
+    fixtures::experiment(&mut conn, 8, "twice", Some(fixtures::now_ms()));
+    purge_archived(&store, ScopeRequest::default(), root.path(), 500);
+
+    for dry_run in [true, false] {
+        let (report, result) =
+            restore_into(&store, root.path(), RestoreRequest::default(), dry_run);
+        assert!(matches!(result, Err(Error::LeftOut { left_out: 1, .. })), "{result:?}");
+        assert_eq!(report.entities.get(&Entity::Experiment), Some(&1), "dry run {dry_run}");
+        let left_out = &report.left_out[0];
+        assert_eq!((left_out.entity, left_out.id.as_str()), (Entity::Experiment, "7"));
+        assert!(
+            left_out.why.contains("twice` is taken by experiment 8"),
+            "dry run {dry_run}: {}",
+            left_out.why
+        );
+    }
+    let named: Vec<i32> = experiments::table
+        .filter(experiments::name.eq("twice"))
+        .select(experiments::experiment_id)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(named, [8]);
 }
 
 #[test]
