@@ -8,14 +8,16 @@
 //! and takes the calls that started while it ran: p50 and p99 of both, side by side. All the
 //! while a thread samples `pg_stat_activity` every 50 ms for a client waiting on a lock that a
 //! janitor session holds (`pg_blocking_pids`). At the end every row the clients say they wrote
-//! must be in the store, and no call may have failed. Once per purge setting: the default,
+//! must be in the store, no call may have failed and the database may have broken no deadlock
+//! (on MariaDB the bench then prints InnoDB's account of it). Once per purge setting: the default,
 //! `--jobs 3`, `--batch-size 100`, `--throttle 100ms`.
 //!
 //! Then once each on MariaDB and SQLite, with the default settings, on a store of the same shape
 //! with a fifth of the runs, seeded row by row (`Shape::seed_rows`). On MariaDB the sampler reads
-//! InnoDB's lock waits whose holder is the purge's session (the one holding its named lock); on
-//! SQLite, which has no lock table, a client's wait for the write lock is in its call: the
-//! longest call during the purge, less the idle p50, must stay under the purge's longest batch.
+//! InnoDB's lock waits whose holder is the purge's session (the one holding its named lock),
+//! every 150 ms, as InnoDB refreshes them no more often; on SQLite, which has no lock table, a
+//! client's wait for the write lock is in its call: the longest call during the purge, less the
+//! idle p50, must stay under the purge's longest batch.
 
 mod bench_store;
 
@@ -28,13 +30,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bench_store::{checkpoint, janitor_binary, run_janitor, BenchResult, Copies, Shape};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Double;
+use diesel::sql_types::{BigInt, Double};
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, StoreUri};
 
 const CLIENTS: usize = 4;
 const IDLE: Duration = Duration::from_secs(8);
 const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// InnoDB refreshes its lock tables (`INNODB_TRX`, `INNODB_LOCK_WAITS`) only when no one has read
+/// them for 100 ms: read more often, they show the first sample's transactions for ever.
+const INNODB_SAMPLE_EVERY: Duration = Duration::from_millis(150);
 /// Longest a client may wait for a lock the purge holds.
 const TARGET_LOCK_WAIT: Duration = Duration::from_millis(100);
 const TARGET_P99_RATIO: f64 = 2.0;
@@ -55,7 +60,7 @@ fn run() -> BenchResult<bool> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/load/mlflow_load.py");
     println!(
         "{CLIENTS} MLflow clients logging; idle window {IDLE:?}; lock waits sampled every \
-         {SAMPLE_EVERY:?}"
+         {SAMPLE_EVERY:?} (InnoDB's: {INNODB_SAMPLE_EVERY:?})"
     );
     // MLFLOW_JANITOR_BENCH_BACKENDS=mysql,sqlite: only those rounds (default: all three).
     let only = std::env::var("MLFLOW_JANITOR_BENCH_BACKENDS").unwrap_or_default();
@@ -115,19 +120,26 @@ fn measure(
     let stop = work.path().join("stop");
     let outs: Vec<PathBuf> =
         (0..CLIENTS).map(|i| work.path().join(format!("client-{i}"))).collect();
+    let logs: Vec<PathBuf> = outs.iter().map(|out| out.with_extension("log")).collect();
     let clients: Vec<Child> = outs
         .iter()
-        .map(|out| {
+        .zip(&logs)
+        .map(|(out, log)| {
             Command::new(python)
                 .arg(script)
                 .args([&mlflow_uri(store), EXPERIMENT])
                 .arg(&stop)
                 .arg(out)
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(std::fs::File::create(log)?)
                 .spawn()
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, std::io::Error>>()?;
+    let deadlocks_before = deadlocks(store)?;
+    let deadlock_log = match store.backend() {
+        Backend::Mysql => Some(log_innodb_deadlocks(store)?),
+        _ => None,
+    };
     // Whatever fails from here, the clients stop.
     struct Stop<'a>(&'a Path);
     impl Drop for Stop<'_> {
@@ -174,6 +186,7 @@ fn measure(
         written.add(&text, &mut calls)?;
     }
     let present = written.present(store)?;
+    let deadlocks = deadlocks(store)? - deadlocks_before;
     let during: Vec<f64> =
         calls.iter().filter(|c| c.0 >= purge_started && c.0 <= purge_ended).map(|c| c.1).collect();
     let before: Vec<f64> =
@@ -247,7 +260,21 @@ fn measure(
         present.1,
         if rows_ok { "" } else { "  <-- MISMATCH" }
     );
-    Ok(lock_ok && rows_ok)
+    println!(
+        "  deadlocks the database broke: {deadlocks} (target 0){}",
+        if deadlocks == 0 { "" } else { "  MISSED" }
+    );
+    if written.errors > 0 {
+        for log in &logs {
+            for line in std::fs::read_to_string(log)?.lines().filter(|l| l.contains(": ")).take(3) {
+                println!("  client error: {line}");
+            }
+        }
+    }
+    if let Some(log) = deadlock_log.filter(|_| deadlocks > 0) {
+        println!("  InnoDB's account of each deadlock is in the server's log, {log}");
+    }
+    Ok(lock_ok && rows_ok && deadlocks == 0)
 }
 
 fn now() -> f64 {
@@ -316,14 +343,51 @@ struct Waits {
     longest: Duration,
 }
 
+/// How many deadlocks the store's database server has broken so far: PostgreSQL's count for the
+/// store's database, InnoDB's for the whole server (nothing else runs during the bench). SQLite
+/// has none: a writer waits for the file's lock instead.
+fn deadlocks(store: &StoreUri) -> BenchResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    let query = match store.backend() {
+        Backend::Postgresql => {
+            "SELECT deadlocks AS count FROM pg_stat_database WHERE datname = current_database()"
+        }
+        Backend::Mysql => {
+            "SELECT CAST(VARIABLE_VALUE AS SIGNED) AS count FROM information_schema.GLOBAL_STATUS
+             WHERE VARIABLE_NAME = 'INNODB_DEADLOCKS'"
+        }
+        Backend::Sqlite => return Ok(0),
+    };
+    Ok(diesel::sql_query(query).get_result::<Count>(&mut store.establish()?)?.count)
+}
+
+/// Has InnoDB write each deadlock it breaks, both transactions and their locks, to the server's
+/// error log (`SHOW ENGINE INNODB STATUS` keeps only the latest, and is not a statement the
+/// client library can prepare); returns the log's path.
+fn log_innodb_deadlocks(store: &StoreUri) -> BenchResult<String> {
+    #[derive(QueryableByName)]
+    struct Log {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        path: String,
+    }
+    let mut conn = store.establish()?;
+    conn.batch_execute("SET GLOBAL innodb_print_all_deadlocks = ON")?;
+    Ok(diesel::sql_query("SELECT @@log_error AS path").get_result::<Log>(&mut conn)?.path)
+}
+
 /// The store's URI as MLflow's client takes it.
 fn mlflow_uri(store: &StoreUri) -> String {
     store.given().replacen("mysql://", "mysql+pymysql://", 1)
 }
 
-/// Samples, every `SAMPLE_EVERY`, the clients waiting on a lock the purge holds: on PostgreSQL
-/// from `pg_stat_activity` and `pg_blocking_pids`; on MariaDB from InnoDB's lock waits, whose
-/// holder is the session holding the purge's named lock. SQLite has none to sample.
+/// Samples the clients waiting on a lock the purge holds: on PostgreSQL every `SAMPLE_EVERY`
+/// from `pg_stat_activity` and `pg_blocking_pids`; on MariaDB every `INNODB_SAMPLE_EVERY` from
+/// InnoDB's lock waits, whose holder is the session holding the purge's named lock. SQLite has
+/// none to sample.
 fn sample_lock_waits(store: &StoreUri, sampling: &AtomicBool) -> BenchResult<Waits> {
     #[derive(QueryableByName)]
     struct Waiting {
@@ -366,7 +430,10 @@ fn sample_lock_waits(store: &StoreUri, sampling: &AtomicBool) -> BenchResult<Wai
         for wait in waiting {
             waits.longest = waits.longest.max(Duration::from_secs_f64(wait.seconds.max(0.0)));
         }
-        std::thread::sleep(SAMPLE_EVERY);
+        std::thread::sleep(match store.backend() {
+            Backend::Mysql => INNODB_SAMPLE_EVERY,
+            _ => SAMPLE_EVERY,
+        });
     }
     Ok(waits)
 }

@@ -9,6 +9,10 @@
 //! - A: the release binary, `mlflow-janitor purge --yes --output json` (default batch size),
 //!   timed from spawn to exit, with its peak RSS from `wait4`;
 //! - B: the same purge as a handful of set-based deletes in one transaction, in-process;
+//! - B': B with `RETURNING *` on every delete, through `psql` (its rows received, and written
+//!   to /dev/null): what the database itself needs to hand over the rows an archive holds, the
+//!   floor under E. A child process, so that the rows it holds do not swell the bench's own
+//!   memory, which every later child's peak RSS would include (Linux carries it across exec);
 //! - C: A with `--artifacts`, every run holding one 1 KB file under a local
 //!   `--artifacts-destination` (the seed's runs name `mlflow-artifacts:` locations): what the
 //!   artifact side costs in time and memory (its index of every location the store names);
@@ -134,6 +138,7 @@ fn run() -> BenchResult<bool> {
     let mut ok = true;
     let mut walls_a = Vec::new();
     let mut walls_b = Vec::new();
+    let mut walls_returning = Vec::new();
     let mut rss_a = Vec::new();
     let mut walls_c = Vec::new();
     let mut walls_d = Vec::new();
@@ -151,11 +156,12 @@ fn run() -> BenchResult<bool> {
         let copy_started = Instant::now();
         let uri_a = copies.create(&seeded.uri().database(), &format!("a{round}"))?;
         let uri_b = copies.create(&seeded.uri().database(), &format!("b{round}"))?;
+        let uri_returning = copies.create(&seeded.uri().database(), &format!("r{round}"))?;
         let uri_c = copies.create(&seeded.uri().database(), &format!("c{round}"))?;
         let uri_e = copies.create(&seeded.uri().database(), &format!("e{round}"))?;
         let uri_f = copies.create(&seeded.uri().database(), &format!("f{round}"))?;
         println!(
-            "\nround {round}: copied the store five times in {:.1} s",
+            "\nround {round}: copied the store six times in {:.1} s",
             copy_started.elapsed().as_secs_f64()
         );
 
@@ -230,6 +236,18 @@ fn run() -> BenchResult<bool> {
             }
         }
         walls_b.push(b.wall);
+
+        checkpoint(&copies.server);
+        let returning = run_sql_returning(&uri_returning)?;
+        println!(
+            "  B' SQL RETURNING *: {:>7.2} s  (one transaction, the deleted rows received)",
+            returning.as_secs_f64()
+        );
+        if counts(&mut uri_returning.establish()?)? != counts(&mut uri_b.establish()?)? {
+            println!("      <-- MISMATCH: B' left other rows than B");
+            ok = false;
+        }
+        walls_returning.push(returning);
 
         let artifacts = tempfile::tempdir()?;
         let files = write_artifacts(&mut uri_c.establish()?, artifacts.path())?;
@@ -375,6 +393,19 @@ fn run() -> BenchResult<bool> {
         if ratio_e <= TARGET_ARCHIVE_RATIO { "" } else { "  MISSED" },
         if rss_e <= TARGET_ARCHIVE_RSS_MB { "" } else { "  MISSED" },
     );
+    let wall_returning = mean(&walls_returning);
+    println!(
+        "  wall time B' (SQL RETURNING *): {:.2} s  [{}]  ratio B'/B {:.2}: the database's own \
+         cost of handing over the rows; E/B' {:.2}",
+        wall_returning.as_secs_f64(),
+        walls_returning
+            .iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        wall_returning.as_secs_f64() / wall_b.as_secs_f64(),
+        wall_e.as_secs_f64() / wall_returning.as_secs_f64(),
+    );
     if let Some((archive, rows)) = sizes_e {
         println!(
             "  archive size:           {:.1} MB, {:.2} of the purged rows' {:.1} MB in the database",
@@ -502,6 +533,33 @@ fn print_batch_lines(stderr: &str) {
         let fields = line.split_once("batch done").map_or(line, |(_, rest)| rest.trim());
         println!("        {fields}");
     }
+}
+
+/// Runs contender B' through `psql`: B's statements in one transaction, each delete `RETURNING *`,
+/// the rows written unaligned to /dev/null. Returns its wall time, connection included.
+fn run_sql_returning(uri: &StoreUri) -> BenchResult<Duration> {
+    let script: String = SQL_PURGE
+        .iter()
+        .map(|(_, sql)| {
+            if sql.starts_with("DELETE") {
+                format!("{sql} RETURNING *;\n")
+            } else {
+                format!("{sql};\n")
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let mut psql = std::process::Command::new("psql")
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "--single-transaction"])
+        .args(["-o", "/dev/null", "-f", "-", "-d", uri.given()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    std::io::Write::write_all(&mut psql.stdin.take().ok_or("psql's stdin")?, script.as_bytes())?;
+    let status = psql.wait()?;
+    if !status.success() {
+        return Err(format!("psql failed: {status}").into());
+    }
+    Ok(started.elapsed())
 }
 
 struct SqlRun {
