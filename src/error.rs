@@ -308,6 +308,12 @@ pub enum ArchiveError {
          (`mlflow-janitor init` makes one)"
     )]
     Incompatible { path: String, archived: String, store: String, why: String },
+
+    #[error(
+        "archive {path} holds {value} in `{table}.{column}`, which MySQL cannot store. Nothing \
+         was restored; restore this archive into PostgreSQL or SQLite"
+    )]
+    NotStorable { path: String, table: String, column: String, value: &'static str },
 }
 
 impl ArchiveError {

@@ -23,6 +23,7 @@ use crate::plan::{steps_in_order, Entity, Owner};
 use crate::store::revision::{StoreSchema, UnknownRevision, KNOWN_SCHEMAS};
 use crate::store::rows::{advance_sequences, insert_rows, rows_by_key, TableColumns, Value};
 use crate::store::{self, catalog, write_transaction, DbConnection, StoreUri};
+use crate::Backend;
 
 /// Rows per insert statement, at most (fewer when the bind limit says so).
 const INSERT_ROWS: usize = 1_000;
@@ -843,6 +844,7 @@ fn insert_batch(
         .collect();
     let mut rows_of = BatchRows { ids: batch.ids.iter().cloned().collect(), parents };
     let whole = batch.ids.iter().all(|id| restorable.contains(id));
+    let finite_only = conn.backend() == Backend::Mysql;
     let mut rows_by_table = BTreeMap::new();
     let mut tables = Vec::new();
     for file in batch.files.iter().rev() {
@@ -866,6 +868,9 @@ fn insert_batch(
                 }
             }
             if owner.is_some_and(|owner| restorable.contains(&owner)) {
+                if finite_only {
+                    refuse_non_finite(archive, &columns, &row)?;
+                }
                 pending.push(row);
                 rows += 1;
                 if pending.len() >= INSERT_ROWS {
@@ -941,6 +946,29 @@ fn owner_of(
             Some(format!("{}/{}/{}", value("workspace")?, value("name")?, value("version")?))
         }
     })
+}
+
+/// MySQL stores no NaN and no infinity (MLflow writes none there): a row holding one is refused
+/// when the restore first reads it, before anything is written.
+fn refuse_non_finite(archive: &Archive, columns: &TableColumns, row: &[Value]) -> Result<()> {
+    for (column, value) in columns.columns.iter().zip(row) {
+        if let Value::Double(x) = value {
+            if !x.is_finite() {
+                return Err(ArchiveError::NotStorable {
+                    path: archive.name.clone(),
+                    table: columns.table.clone(),
+                    column: column.name.clone(),
+                    value: match *x {
+                        x if x.is_nan() => "NaN",
+                        x if x > 0.0 => "Infinity",
+                        _ => "-Infinity",
+                    },
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether the store's row of an archived entity's key is that entity, changed or not since it

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use diesel::prelude::*;
 use mlflow_janitor::archive::restore::{self, RestoreReport, RestoreRequest, RestoreSettings};
 use mlflow_janitor::archive::Place;
+use mlflow_janitor::error::ArchiveError;
 use mlflow_janitor::plan::Entity;
 use mlflow_janitor::purge::{Mode, Prepared, Report, Settings, DEFAULT_LOCK_TIMEOUT};
 use mlflow_janitor::schema::{
@@ -359,6 +360,34 @@ fn a_taken_key_or_name_leaves_its_entity_out_and_the_rest_comes_back(backend: Ba
         "12 entities were left out",
     );
     assert_eq!(snapshot(&mut conn), taken_again);
+}
+
+/// A PostgreSQL archive holding NaN and infinities is refused by a MySQL store when the restore
+/// first reads the rows, before anything is written: one line, naming the column.
+#[test]
+fn a_value_mysql_cannot_store_refuses_the_restore_before_any_write() {
+    let (source, _) = store_with_everything(Backend::Postgresql, true);
+    let root = tempfile::tempdir().unwrap();
+    let (_, archive) = purge_archived(&source, every_kind(), root.path(), 3);
+    let target = TestStore::on(Backend::Mysql).unwrap();
+    let mut conn = target.connect().unwrap();
+    fixtures::live(&mut conn);
+    let before = snapshot(&mut conn);
+
+    let (_, result) = restore_into(&target, &archive, RestoreRequest::default(), false);
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::Archive(ArchiveError::NotStorable { .. })), "{err}");
+    assert!(err.to_string().contains("NaN in `metrics.value`"), "{err}");
+    fails_with(
+        janitor().arg("restore").arg(&archive).args([
+            "--backend-store-uri",
+            target.uri().given(),
+            "--yes",
+        ]),
+        2,
+        "which MySQL cannot store",
+    );
+    assert_eq!(snapshot(&mut conn), before);
 }
 
 /// Two archives under one root, each with an experiment of the same name, purged in turn: the
