@@ -79,6 +79,14 @@ pub struct Step<Id: 'static> {
     pub owner: Owner,
 }
 
+impl<Id> Step<Id> {
+    /// Whether the step's filter reads other tables than its own (`via`): a subquery, which
+    /// MySQL serves by scanning the step's table.
+    pub fn reads_other_tables(&self) -> bool {
+        self.tables.len() > 1
+    }
+}
+
 /// Deletes a step's rows, handing each to a sink, with the columns given; returns how many rows
 /// were archived and how many deleted.
 pub type ArchiveFn<Id> = fn(

@@ -16,7 +16,7 @@ use crate::plan::{
 };
 use crate::scope::{BlockedExperiment, Cutoffs, Scope};
 use crate::store::revision::StoreSchema;
-use crate::store::{write_transaction, DbConnection, DbPool};
+use crate::store::{delete_scanning, write_transaction, DbConnection, DbPool};
 
 mod prepare;
 mod reclaim;
@@ -559,7 +559,7 @@ fn delete_batch<Id>(
             rows.push(0);
             continue;
         }
-        let deleted = match archive.as_deref_mut() {
+        let mut delete = |conn: &mut DbConnection| match archive.as_deref_mut() {
             Some(archive) => {
                 let archived = archive.delete_step(conn, step, entity_rows, ids, cutoffs)?;
                 if archived.rows != archived.deleted {
@@ -569,10 +569,12 @@ fn delete_batch<Id>(
                         deleted: archived.deleted,
                     });
                 }
-                archived.deleted
+                Ok(archived.deleted)
             }
-            None => (step.delete)(conn, ids, cutoffs)? as u64,
+            None => Ok((step.delete)(conn, ids, cutoffs)? as u64),
         };
+        let deleted =
+            if step.reads_other_tables() { delete_scanning(conn, delete)? } else { delete(conn)? };
         if entity_rows {
             require_whole(phase.entity, ids.len(), deleted as usize)?;
         }

@@ -140,6 +140,9 @@ impl Prepared {
         // Before the checks: the writability probe waits for locks too.
         store::limit_session(&mut conn, settings.lock_timeout, settings.statement_timeout)?;
         let schema = crate::preflight(&mut conn, uri, settings.unknown_revision, writes)?;
+        if writes {
+            store::delete_through_indexes(&mut conn)?;
+        }
         report.mlflow_version = schema.mlflow_version;
         let (scope, blocked) = Scope::resolve(&mut conn, &schema, &settings.request)?;
         for b in &blocked {

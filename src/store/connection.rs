@@ -262,7 +262,8 @@ const SQLITE_BUSY_TIMEOUT_MS: u128 = 5_000;
 /// Per-session settings, applied to every connection the pool hands out.
 #[derive(Debug, Clone, Copy, Default)]
 struct SessionSettings {
-    /// A writer's bounds: lock timeout and statement timeout, as [`super::limit_session`] takes.
+    /// A writer's bounds: lock timeout and statement timeout, as [`super::limit_session`] takes;
+    /// a writer's deletes also go through indexes ([`super::delete_through_indexes`]).
     limits: Option<(Duration, Duration)>,
 }
 
@@ -284,7 +285,8 @@ impl CustomizeConnection<DbConnection, Error> for SessionSettings {
         conn.batch_execute(&settings)?;
         match self.limits {
             Some((lock_timeout, statement_timeout)) => {
-                super::limit_session(conn, lock_timeout, statement_timeout)
+                super::limit_session(conn, lock_timeout, statement_timeout)?;
+                super::delete_through_indexes(conn)
             }
             None => Ok(()),
         }

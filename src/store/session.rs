@@ -60,6 +60,34 @@ pub fn read_only_session(conn: &mut DbConnection) -> Result<()> {
     Ok(())
 }
 
+/// Makes this session's deletes take their rows through an index wherever their filter has one,
+/// whatever the statistics say (MySQL's safe updates; PostgreSQL and SQLite lock no rows they
+/// do not delete). Scanning a whole table instead, a delete waits for the rows a client logging
+/// to a live run has not yet committed, and may hold rows that client then waits for: a
+/// deadlock InnoDB ends by rolling the client back. A delete no index serves fails instead:
+/// run it through [`delete_scanning`].
+pub fn delete_through_indexes(conn: &mut DbConnection) -> Result<()> {
+    if conn.backend() == Backend::Mysql {
+        conn.batch_execute("SET SESSION sql_safe_updates = 1")?;
+    }
+    Ok(())
+}
+
+/// Runs `delete`, whose filter reads another table (MySQL serves such a subquery with a scan of
+/// the table deleted from), with [`delete_through_indexes`] lifted for it alone.
+pub fn delete_scanning<T>(
+    conn: &mut DbConnection,
+    delete: impl FnOnce(&mut DbConnection) -> Result<T>,
+) -> Result<T> {
+    if conn.backend() != Backend::Mysql {
+        return delete(conn);
+    }
+    conn.batch_execute("SET SESSION sql_safe_updates = 0")?;
+    let deleted = delete(conn);
+    delete_through_indexes(conn)?;
+    deleted
+}
+
 fn transaction_depth(conn: &mut diesel::SqliteConnection) -> QueryResult<u32> {
     let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
     Ok(status.transaction_depth()?.map_or(0, u32::from))
