@@ -9,8 +9,8 @@
 //! while a thread samples `pg_stat_activity` every 50 ms for a client waiting on a lock that a
 //! janitor session holds (`pg_blocking_pids`). At the end every row the clients say they wrote
 //! must be in the store, no call may have failed and the database may have broken no deadlock
-//! (on MariaDB the bench then prints InnoDB's account of it). Once per purge setting: the default,
-//! `--jobs 3`, `--batch-size 100`, `--throttle 100ms`.
+//! (on MariaDB InnoDB logs its account of each, and the bench says where). Once per purge
+//! setting: the default, `--jobs 3`, `--batch-size 100`, `--throttle 100ms`.
 //!
 //! Then once each on MariaDB and SQLite, with the default settings, on a store of the same shape
 //! with a fifth of the runs, seeded row by row (`Shape::seed_rows`). On MariaDB the sampler reads
@@ -135,11 +135,6 @@ fn measure(
                 .spawn()
         })
         .collect::<Result<_, std::io::Error>>()?;
-    let deadlocks_before = deadlocks(store)?;
-    let deadlock_log = match store.backend() {
-        Backend::Mysql => Some(log_innodb_deadlocks(store)?),
-        _ => None,
-    };
     // Whatever fails from here, the clients stop.
     struct Stop<'a>(&'a Path);
     impl Drop for Stop<'_> {
@@ -148,6 +143,11 @@ fn measure(
         }
     }
     let stopping = Stop(&stop);
+    let deadlocks_before = deadlocks(store)?;
+    let deadlock_log = match store.backend() {
+        Backend::Mysql => Some(log_innodb_deadlocks(store)?),
+        _ => None,
+    };
     // Warm: each client has made its run and logged to it.
     let warming = Instant::now();
     while !outs.iter().all(|out| std::fs::read_to_string(out).is_ok_and(|t| t.lines().count() > 5))
