@@ -629,14 +629,18 @@ impl<'a> Restorer<'a> {
         };
         // Unique columns whose values some stored row holds: for those, each candidate is asked
         // alone, so that the database's collation decides who holds a name.
+        let uniques: Vec<(&Vec<String>, Vec<usize>)> = batch
+            .unique
+            .iter()
+            .map(|unique| (unique, unique.iter().filter_map(|c| columns.position(c)).collect()))
+            .collect();
         let mut contested = Vec::new();
-        for unique in &batch.unique {
-            let at: Vec<usize> = unique.iter().filter_map(|c| columns.position(c)).collect();
+        for (unique, at) in &uniques {
             let values: Vec<Vec<Value>> = candidates
                 .iter()
                 .map(|(_, _, row)| at.iter().map(|&i| row[i].clone()).collect())
                 .collect();
-            if !rows_by_key(self.conn, columns, &at, &values)?.is_empty() {
+            if !rows_by_key(self.conn, columns, at, &values)?.is_empty() {
                 contested.push((unique, at));
             }
         }
@@ -670,25 +674,16 @@ impl<'a> Restorer<'a> {
                 }
                 continue;
             }
-            let claims: Vec<(&Vec<String>, Vec<String>)> = batch
-                .unique
+            let claims: Vec<(&Vec<String>, Vec<String>)> = uniques
                 .iter()
-                .map(|unique| {
-                    let values = unique.iter().filter_map(|c| columns.position(c));
-                    (unique, values.map(|i| row[i].to_string()).collect())
-                })
+                .map(|(unique, at)| (*unique, at.iter().map(|&i| row[i].to_string()).collect()))
                 .collect();
             let claimed_by = claims.iter().find_map(|(unique, values)| {
                 let holder = self.claimed.get(&(entity, unique.to_vec()))?.get(values)?;
                 Some((unique, values, holder))
             });
             if let Some((unique, values, holder)) = claimed_by {
-                leave_out(format!(
-                    "its {} `{}` is taken by {} {holder}, restored before it",
-                    unique.join(" and "),
-                    values.join("/"),
-                    entity.name(),
-                ));
+                leave_out(taken(unique, values, entity, holder) + ", restored before it");
                 continue;
             }
             for (unique, at) in &contested {
@@ -696,14 +691,8 @@ impl<'a> Restorer<'a> {
                 if let Some(holder) = rows_by_key(self.conn, columns, at, &values)?.first() {
                     let holder: Vec<String> =
                         key_columns.iter().map(|&i| holder[i].to_string()).collect();
-                    let taken: Vec<String> = at.iter().map(|&i| row[i].to_string()).collect();
-                    leave_out(format!(
-                        "its {} `{}` is taken by {} {}",
-                        unique.join(" and "),
-                        taken.join("/"),
-                        entity.name(),
-                        holder.join("/")
-                    ));
+                    let values: Vec<String> = at.iter().map(|&i| row[i].to_string()).collect();
+                    leave_out(taken(unique, &values, entity, &holder.join("/")));
                     continue 'candidates;
                 }
             }
@@ -946,6 +935,16 @@ fn owner_of(
             Some(format!("{}/{}/{}", value("workspace")?, value("name")?, value("version")?))
         }
     })
+}
+
+/// Why an entity stays out whose unique `values` (of columns `unique`) another holds.
+fn taken(unique: &[String], values: &[String], entity: Entity, holder: &str) -> String {
+    format!(
+        "its {} `{}` is taken by {} {holder}",
+        unique.join(" and "),
+        values.join("/"),
+        entity.name()
+    )
 }
 
 /// MySQL stores no NaN and no infinity (MLflow writes none there): a row holding one is refused

@@ -191,24 +191,16 @@ fn the_purge_does_not_wait_for_a_client_logging_to_a_live_run(backend: Backend) 
         ))
         .execute(&mut client)
         .unwrap();
-    let purging = {
-        let settings = Settings::new(store.uri().clone(), ScopeRequest::default(), Mode::Delete);
-        std::thread::spawn(move || {
-            let mut report = Report::new("test".into(), "", Mode::Delete);
-            Prepared::prepare(settings, &mut report)?.confirm(|_| Ok(()))?.run(
-                None,
-                &mut report,
-                &mut |_| {},
-            )?;
-            Ok::<_, Error>(report)
-        })
-    };
-    let started = std::time::Instant::now();
-    while !purging.is_finished() {
-        assert!(started.elapsed() < Duration::from_secs(20), "the purge waits for the client");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let report = purging.join().unwrap().unwrap();
+    let report = std::thread::scope(|scope| {
+        let purging =
+            scope.spawn(|| purge(&store, ScopeRequest::default(), Mode::Delete, 500).unwrap());
+        let started = std::time::Instant::now();
+        while !purging.is_finished() {
+            assert!(started.elapsed() < Duration::from_secs(20), "the purge waits for the client");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        purging.join().unwrap()
+    });
     assert_eq!(report.entities.get(&Entity::Run), Some(&2));
     client.batch_execute("COMMIT").unwrap();
     assert_eq!(run_ids(&mut conn), ids(&["live"]));
