@@ -373,6 +373,9 @@ struct Restorer<'a> {
     write: bool,
     report: &'a mut RestoreReport,
     decided: Decided,
+    /// The entities this restore brought back, by kind and key (a dry run's store does not
+    /// have them yet).
+    restored: Decided,
     experiments: Experiments,
     references: &'a References,
     claimed: Claimed,
@@ -422,8 +425,6 @@ impl References {
 struct Experiments {
     /// Those the archives hold: their name and creation time.
     archived: HashMap<String, Vec<Value>>,
-    /// Restored (a dry run's store does not have them yet).
-    restored: HashSet<String>,
     /// Left out: their runs, traces and models stay out too.
     left_out: HashSet<String>,
 }
@@ -451,6 +452,7 @@ impl<'a> Restorer<'a> {
             write,
             report,
             decided: Decided::new(),
+            restored: Decided::new(),
             experiments: Experiments::default(),
             references,
             claimed: Claimed::new(),
@@ -578,9 +580,7 @@ impl<'a> Restorer<'a> {
         } else {
             insert_batch(conn, archive, batch, &restorable, false)?
         };
-        if batch.entity == Entity::Experiment {
-            self.experiments.restored.extend(restorable.iter().cloned());
-        }
+        self.restored.extend(restorable.iter().map(|key| (batch.entity, key.clone())));
         *self.report.entities.entry(batch.entity).or_default() += count;
         for (table, n) in rows {
             *self.report.rows_by_table.entry(table).or_default() += n;
@@ -600,6 +600,7 @@ impl<'a> Restorer<'a> {
         candidates: Vec<(String, Option<String>, Vec<Value>)>,
     ) -> Result<HashSet<String>> {
         let experiments = &mut self.experiments;
+        let restored = &self.restored;
         let entity = batch.entity;
         let keys: Vec<Vec<Value>> = candidates
             .iter()
@@ -651,7 +652,8 @@ impl<'a> Restorer<'a> {
             let experiment_left_out =
                 experiment.as_ref().is_some_and(|e| experiments.left_out.contains(e));
             let experiment_there = experiment.as_ref().is_none_or(|e| {
-                present_experiments.contains_key(e) || experiments.restored.contains(e)
+                present_experiments.contains_key(e)
+                    || restored.contains(&(Entity::Experiment, e.clone()))
             });
             // The store's experiment of that id is another, when the archives hold it otherwise.
             let experiment_replaced = experiment.as_ref().and_then(|e| {
@@ -796,7 +798,10 @@ impl<'a> Restorer<'a> {
                 .into_iter()
                 .map(|row| row[at].to_string())
                 .collect();
-            for (key, named) in keys.into_iter().filter(|(key, _)| !present.contains(key)) {
+            let missing_from_both = |key: &String| {
+                !present.contains(key) && !self.restored.contains(&(entity, key.clone()))
+            };
+            for (key, named) in keys.into_iter().filter(|(key, _)| missing_from_both(key)) {
                 for owner in named.owners {
                     missing.entry(owner).or_insert_with(|| {
                         format!(

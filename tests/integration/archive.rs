@@ -579,7 +579,7 @@ fn a_run_whose_experiment_id_another_took_stays_out() {
 
 /// A run whose rows name a logged model that neither the store nor the restore has (through
 /// `logged_model_metrics`, a foreign key) stays out, instead of failing the restore; restored
-/// with the model, it comes back.
+/// with the model, it comes back, and the dry run says so first.
 #[test_case(Backend::Postgresql; "postgresql")]
 #[test_case(Backend::Sqlite; "sqlite")]
 fn a_run_naming_a_logged_model_left_in_the_archive_stays_out(backend: Backend) {
@@ -607,8 +607,12 @@ fn a_run_naming_a_logged_model_left_in_the_archive_stays_out(backend: Backend) {
     assert!(restored.entities.is_empty(), "{restored:?}");
     assert_eq!(snapshot(&mut conn), purged);
 
+    let (dry, result) = restore_into(&store, &archive, RestoreRequest::default(), true);
+    result.unwrap();
     let (restored, result) = restore_into(&store, &archive, RestoreRequest::default(), false);
     result.unwrap();
+    assert_eq!(dry.entities, restored.entities);
+    assert_eq!(dry.rows_by_table, restored.rows_by_table);
     assert_eq!(restored.entities[&Entity::LoggedModel], 3, "{restored:?}");
     let metrics_back: i64 = logged_model_metrics::table
         .filter(logged_model_metrics::model_id.eq("lonely-model"))
