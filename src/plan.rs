@@ -22,11 +22,15 @@ use crate::mlflow::*;
 use crate::schema::*;
 use crate::scope::{Cutoffs, Scope};
 use crate::store::revision::StoreSchema;
-use crate::store::rows::{columns_of, delete_archived, Archived, ColumnDef, TableColumns, Value};
+use crate::store::rows::{
+    columns_of, delete_archived, Archived, ColumnDef, DeleteJoined, TableColumns, Value,
+};
 use crate::store::DbConnection;
 
 /// Entities per batch (per transaction, in a purge) unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
+/// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
+pub const MAX_BATCH_SIZE: usize = 10_000;
 
 /// The kinds of entity a purge deletes, in the order their phases run.
 #[derive(
@@ -80,8 +84,8 @@ pub struct Step<Id: 'static> {
 }
 
 impl<Id> Step<Id> {
-    /// Whether the step's filter reads other tables than its own (`via`): a subquery, which
-    /// MySQL serves by scanning the step's table.
+    /// Whether the step's filter reads other tables than its own (`via`), through subqueries:
+    /// its delete is a [`DeleteJoined`].
     pub fn reads_other_tables(&self) -> bool {
         self.tables.len() > 1
     }
@@ -306,6 +310,31 @@ impl<Id> Phase<Id> {
         (self.entities.page)(scope, conn, after, limit)
     }
 
+    /// Hands `visit` every entity `scope` takes, a page of at most `limit` at a time, in key
+    /// order: for passes that only read (a purge's batches interleave with its transactions).
+    pub fn for_each_page<E: From<diesel::result::Error>>(
+        &self,
+        scope: &Scope,
+        conn: &mut DbConnection,
+        limit: i64,
+        mut visit: impl FnMut(&mut DbConnection, &[Id]) -> Result<(), E>,
+    ) -> Result<(), E>
+    where
+        Id: Clone,
+    {
+        let mut after = self.entities.start.clone();
+        loop {
+            let page = self.next_batch(scope, conn, &after, limit)?;
+            if !page.is_empty() {
+                visit(conn, &page)?;
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == limit => after = last.clone(),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// How many of these entities `scope` takes.
     pub fn count_in(&self, scope: &Scope, conn: &mut DbConnection) -> QueryResult<i64> {
         if !self.taken(scope) {
@@ -336,6 +365,12 @@ macro_rules! step {
     };
     (@orphans $($spec:tt)+) => {
         Some(orphans!($($spec)+))
+    };
+    (@delete $conn:ident, $table:ident, $filter:expr) => {
+        diesel::delete($table::table.filter($filter))
+    };
+    (@delete $conn:ident, $table:ident via [$($other:ident),+], $filter:expr) => {
+        DeleteJoined { table: stringify!($table), filter: $filter, backend: $conn.backend() }
     };
     (
         $table:ident . $column:ident -> $parent:ident . $key:ident : $type:ty
@@ -377,14 +412,15 @@ macro_rules! step {
             tables: &[stringify!($table) $($(, stringify!($other))+)?],
             rows: $rows,
             delete: |conn, $ids, $cutoffs| {
-                diesel::delete($table::table.filter($filter)).execute(conn)
+                step!(@delete conn, $table $(via [$($other),+])?, $filter).execute(conn)
             },
             count: count!($table, |conn, $ids, $cutoffs| $filter),
             orphans: step!(@orphans $($($spec)+)?),
             columns: columns_of::<$table::table>,
             archive: |conn, $ids, $cutoffs, columns, sink| {
-                let rows = || $table::table.filter($filter);
-                delete_archived(rows().select(columns.clone()), diesel::delete(rows()), conn, columns, sink)
+                let select = $table::table.filter($filter).select(columns.clone());
+                let delete = step!(@delete conn, $table $(via [$($other),+])?, $filter);
+                delete_archived(select, delete, conn, columns, sink)
             },
             owner: $owner,
         }
@@ -1225,30 +1261,37 @@ pub fn experiments_in_scope_among(
 }
 
 /// Rows of the largest tables that a purge of `scope` would delete, counted through their
-/// indexes (for `status`).
+/// indexes (for `status`). The runs' rows are counted a page of run ids at a time, as the purge
+/// takes them: given the ids, the planner probes the run key's index, where against the scope's
+/// filter, which it cannot estimate, it read whole indexes and tables of a large store.
 pub fn rows_in_scope(
     scope: &Scope,
     conn: &mut DbConnection,
 ) -> QueryResult<Vec<(&'static str, i64)>> {
-    macro_rules! of_runs {
-        ($table:ident) => {
-            $table::table
-                .filter(
-                    $table::run_uuid
-                        .eq_any(runs::table.select(runs::run_uuid).filter(runs_in_scope!(scope))),
-                )
-                .count()
-                .get_result(conn)?
-        };
-    }
+    let [mut metrics, mut latest_metrics, mut params, mut tags] = [0_i64; 4];
+    RUNS.for_each_page(scope, conn, MAX_BATCH_SIZE as i64, |conn, page| {
+        macro_rules! count {
+            ($table:ident) => {
+                $table::table
+                    .filter($table::run_uuid.eq_any(page))
+                    .count()
+                    .get_result::<i64>(conn)?
+            };
+        }
+        metrics += count!(metrics);
+        latest_metrics += count!(latest_metrics);
+        params += count!(params);
+        tags += count!(tags);
+        Ok::<_, diesel::result::Error>(())
+    })?;
     let counts = count_in_scope(scope, conn)?;
     Ok(vec![
         ("experiments", counts[&Entity::Experiment]),
         ("runs", counts[&Entity::Run]),
-        ("metrics", of_runs!(metrics)),
-        ("latest_metrics", of_runs!(latest_metrics)),
-        ("params", of_runs!(params)),
-        ("tags", of_runs!(tags)),
+        ("metrics", metrics),
+        ("latest_metrics", latest_metrics),
+        ("params", params),
+        ("tags", tags),
         ("trace_info", counts[&Entity::Trace]),
         (
             "spans",

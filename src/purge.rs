@@ -16,7 +16,7 @@ use crate::plan::{
 };
 use crate::scope::{BlockedExperiment, Cutoffs, Scope};
 use crate::store::revision::StoreSchema;
-use crate::store::{delete_scanning, write_transaction, DbConnection, DbPool};
+use crate::store::{delete_joined, write_transaction, DbConnection, DbPool};
 
 mod prepare;
 mod reclaim;
@@ -25,9 +25,7 @@ pub use crate::store::space::Reclaim;
 pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
 pub use reclaim::{ReclaimReport, SpaceChange};
 
-/// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
-pub const MAX_BATCH_SIZE: usize = 10_000;
-pub use crate::plan::DEFAULT_BATCH_SIZE;
+pub use crate::plan::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 /// Most batches at once (`--jobs`): beyond the cores of any database server a purge is for.
 pub const MAX_JOBS: usize = 32;
 /// How long a statement waits for a lock the tracking server holds, unless told otherwise.
@@ -574,7 +572,7 @@ fn delete_batch<Id>(
             None => Ok((step.delete)(conn, ids, cutoffs)? as u64),
         };
         let deleted =
-            if step.reads_other_tables() { delete_scanning(conn, delete)? } else { delete(conn)? };
+            if step.reads_other_tables() { delete_joined(conn, delete)? } else { delete(conn)? };
         if entity_rows {
             require_whole(phase.entity, ids.len(), deleted as usize)?;
         }

@@ -635,14 +635,15 @@ impl<'a> Restorer<'a> {
             .iter()
             .map(|unique| (unique, unique.iter().filter_map(|c| columns.position(c)).collect()))
             .collect();
+        // Positions in `uniques`.
         let mut contested = Vec::new();
-        for (unique, at) in &uniques {
+        for (index, (_, at)) in uniques.iter().enumerate() {
             let values: Vec<Vec<Value>> = candidates
                 .iter()
                 .map(|(_, _, row)| at.iter().map(|&i| row[i].clone()).collect())
                 .collect();
             if !rows_by_key(self.conn, columns, at, &values)?.is_empty() {
-                contested.push((unique, at));
+                contested.push(index);
             }
         }
         let mut restorable = HashSet::new();
@@ -688,13 +689,13 @@ impl<'a> Restorer<'a> {
                 leave_out(taken(unique, values, entity, holder) + ", restored before it");
                 continue;
             }
-            for (unique, at) in &contested {
+            for &index in &contested {
+                let (unique, at) = &uniques[index];
                 let values = vec![at.iter().map(|&i| row[i].clone()).collect::<Vec<_>>()];
                 if let Some(holder) = rows_by_key(self.conn, columns, at, &values)?.first() {
                     let holder: Vec<String> =
                         key_columns.iter().map(|&i| holder[i].to_string()).collect();
-                    let values: Vec<String> = at.iter().map(|&i| row[i].to_string()).collect();
-                    leave_out(taken(unique, &values, entity, &holder.join("/")));
+                    leave_out(taken(unique, &claims[index].1, entity, &holder.join("/")));
                     continue 'candidates;
                 }
             }

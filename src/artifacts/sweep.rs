@@ -471,15 +471,13 @@ impl PhaseVisitor for MeasurePass<'_> {
 
     fn phase<Id: EntityId>(&mut self, phase: &'static Phase<Id>) -> Result<()> {
         let Some(artifacts) = &phase.artifacts else { return Ok(()) };
-        let mut after = phase.entities.start.clone();
-        loop {
-            let ids = phase.next_batch(self.scope, self.conn, &after, DEFAULT_BATCH_SIZE as i64)?;
-            let Some(last) = ids.last() else { return Ok(()) };
-            after = last.clone();
-            let located = (artifacts.locate)(self.conn, &ids)?;
-            self.sweep.sweep(self.conn, self.scope, phase.entity, &ids, &located, self.report)?;
-            self.sweep.batch_done();
-        }
+        let (scope, sweep, report) = (self.scope, &mut *self.sweep, &mut *self.report);
+        phase.for_each_page(scope, self.conn, DEFAULT_BATCH_SIZE as i64, |conn, ids| {
+            let located = (artifacts.locate)(conn, ids)?;
+            sweep.sweep(conn, scope, phase.entity, ids, &located, report)?;
+            sweep.batch_done();
+            Ok(())
+        })
     }
 }
 

@@ -12,7 +12,7 @@ mod uri;
 
 pub use connection::{Backend, DbBackend, DbConnection, DbPool, StoreConnector};
 pub use session::{
-    check_writable, delete_scanning, delete_through_indexes, limit_session, lock_store,
+    check_writable, delete_joined, delete_through_indexes, limit_session, lock_store,
     read_only_session, remote_address, write_transaction, StoreLock,
 };
 pub use uri::{redact, StoreUri, DEFAULT_CONNECT_TIMEOUT, DEFAULT_URI};

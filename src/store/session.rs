@@ -64,8 +64,8 @@ pub fn read_only_session(conn: &mut DbConnection) -> Result<()> {
 /// whatever the statistics say (MySQL's safe updates; PostgreSQL and SQLite lock no rows they
 /// do not delete). Scanning a whole table instead, a delete waits for the rows a client logging
 /// to a live run has not yet committed, and may hold rows that client then waits for: a
-/// deadlock InnoDB ends by rolling the client back. A delete no index serves fails instead:
-/// run it through [`delete_scanning`].
+/// deadlock InnoDB ends by rolling the client back. A delete no index serves fails instead, as
+/// does every multi-table delete: run those through [`delete_joined`].
 pub fn delete_through_indexes(conn: &mut DbConnection) -> Result<()> {
     if conn.backend() == Backend::Mysql {
         conn.batch_execute("SET SESSION sql_safe_updates = 1")?;
@@ -73,9 +73,9 @@ pub fn delete_through_indexes(conn: &mut DbConnection) -> Result<()> {
     Ok(())
 }
 
-/// Runs `delete`, whose filter reads another table (MySQL serves such a subquery with a scan of
-/// the table deleted from), with [`delete_through_indexes`] lifted for it alone.
-pub fn delete_scanning<T>(
+/// Runs `delete`, a [`DeleteJoined`](super::rows::DeleteJoined), with [`delete_through_indexes`]
+/// lifted for it alone: MySQL's safe updates refuse every multi-table delete, whatever its plan.
+pub fn delete_joined<T>(
     conn: &mut DbConnection,
     delete: impl FnOnce(&mut DbConnection) -> Result<T>,
 ) -> Result<T> {
@@ -114,15 +114,15 @@ pub fn check_writable(conn: &mut DbConnection, uri: &StoreUri, tables: &[&str]) 
     }
     // No setting tells the rest on every version (read_only, super_read_only,
     // transaction_read_only, a read-only file or folder, privileges): try writes that change
-    // nothing. SQLite has no privileges: one write to the file tells.
+    // nothing, all in one round trip (the server names the table it refused). SQLite has no
+    // privileges: one write to the file tells.
     let probe = conn.transaction(|conn| {
         if let DbConnection::Sqlite(_) = conn {
-            diesel::sql_query("UPDATE alembic_version SET version_num = version_num")
-                .execute(conn)?;
+            conn.batch_execute("UPDATE alembic_version SET version_num = version_num")?;
         } else {
-            for table in tables {
-                diesel::sql_query(format!("DELETE FROM {table} WHERE 1 = 0")).execute(conn)?;
-            }
+            let deletes: String =
+                tables.iter().map(|table| format!("DELETE FROM {table} WHERE 1 = 0;")).collect();
+            conn.batch_execute(&deletes)?;
         }
         Err::<(), _>(diesel::result::Error::RollbackTransaction)
     });

@@ -6,7 +6,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use mlflow_janitor::plan::Entity;
 use mlflow_janitor::purge::{Mode, Prepared, Report, Settings};
-use mlflow_janitor::schema::{experiments, metrics, runs};
+use mlflow_janitor::schema::{experiments, input_tags, metrics, runs};
 use mlflow_janitor::scope::ScopeRequest;
 use mlflow_janitor::test_store::TestStore;
 use mlflow_janitor::{Backend, DbConnection, Error};
@@ -165,9 +165,10 @@ fn naming_a_live_or_missing_entity_deletes_nothing(backend: Backend) {
 
 /// A client logging to a live run holds its new rows until it commits. The purge's deletes
 /// must not reach them: on MySQL, a delete that scanned the whole table (InnoDB's choice when a
-/// batch is a large share of a table, or its statistics are stale) would wait for the client,
-/// and may hold rows the client then waits for, a deadlock InnoDB ends by rolling the client
-/// back. Here the store is small enough that MariaDB would scan.
+/// batch is a large share of a table, or its statistics are stale, and MariaDB's for a
+/// single-table delete through a subquery, as of input tags) would wait for the client, and may
+/// hold rows the client then waits for, a deadlock InnoDB ends by rolling the client back. Here
+/// the store is small enough that MariaDB would scan.
 #[test_case(Backend::Postgresql; "postgresql")]
 #[test_case(Backend::Mysql; "mysql")]
 fn the_purge_does_not_wait_for_a_client_logging_to_a_live_run(backend: Backend) {
@@ -191,6 +192,14 @@ fn the_purge_does_not_wait_for_a_client_logging_to_a_live_run(backend: Backend) 
         ))
         .execute(&mut client)
         .unwrap();
+    diesel::insert_into(input_tags::table)
+        .values((
+            input_tags::input_uuid.eq("input-live"),
+            input_tags::name.eq("preprocessing"),
+            input_tags::value.eq("none"),
+        ))
+        .execute(&mut client)
+        .unwrap();
     let report = std::thread::scope(|scope| {
         let purging =
             scope.spawn(|| purge(&store, ScopeRequest::default(), Mode::Delete, 500).unwrap());
@@ -207,6 +216,12 @@ fn the_purge_does_not_wait_for_a_client_logging_to_a_live_run(backend: Backend) 
     let live_metrics: i64 =
         metrics::table.filter(metrics::run_uuid.eq("live")).count().get_result(&mut conn).unwrap();
     assert_eq!(live_metrics, 4);
+    let live_input_tags: i64 = input_tags::table
+        .filter(input_tags::input_uuid.eq("input-live"))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(live_input_tags, 2);
 }
 
 #[test_case(Backend::Postgresql; "postgresql")]
