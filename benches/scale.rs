@@ -9,7 +9,8 @@
 //! Last, on one more copy of the large store, `auto_explain` logs the plan of every statement
 //! that `status`, a dry run and the purge send (for that database alone); the bench lists each
 //! statement whose plan reads a whole large table (a `Seq Scan` on `metrics`, `latest_metrics`,
-//! `params`, `tags` or `runs`). Needs PostgreSQL's log readable (see `bench_store::ServerLog`).
+//! `params`, `tags` or `runs`, or an index scan of one with no condition: every entry). Needs
+//! PostgreSQL's log readable (see `bench_store::ServerLog`).
 
 mod bench_store;
 
@@ -130,11 +131,10 @@ fn run() -> BenchResult<bool> {
         Some(log) => {
             let plans: Vec<String> =
                 log.entries()?.into_iter().filter(|e| e.starts_with("duration: ")).collect();
-            let whole: Vec<&String> = plans
+            let whole: Vec<(Vec<String>, &String)> = plans
                 .iter()
-                .filter(|plan| {
-                    LARGE_TABLES.iter().any(|t| plan.contains(&format!("Seq Scan on {t} ")))
-                })
+                .map(|plan| (read_whole(plan), plan))
+                .filter(|(tables, _)| !tables.is_empty())
                 .collect();
             println!(
                 "\nplans of status, a dry run and the purge on the large store: {} statements, {} \
@@ -142,10 +142,36 @@ fn run() -> BenchResult<bool> {
                 plans.len(),
                 whole.len()
             );
-            for plan in whole {
-                println!("  ---\n  {}", plan.replace('\n', "\n  "));
+            for (tables, plan) in whole {
+                println!("  --- reads whole: {}", tables.join(", "));
+                println!("  {}", plan.replace('\n', "\n  "));
             }
         }
     }
     Ok(ok)
+}
+
+/// The large tables a plan reads whole: a sequential scan, or an index scan with no condition
+/// (every entry of the index), named `table (index)`.
+fn read_whole(plan: &str) -> Vec<String> {
+    let lines: Vec<&str> = plan.lines().collect();
+    let mut tables = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        for table in LARGE_TABLES {
+            let on = format!(" on {table} ");
+            if line.contains(&format!("Seq Scan{on}")) {
+                tables.push(table.to_string());
+            } else if line.contains("Index") && line.contains(" Scan using ") && line.contains(&on)
+            {
+                let conditioned =
+                    lines.get(index + 1).is_some_and(|next| next.trim().starts_with("Index Cond"));
+                if !conditioned {
+                    tables.push(format!("{table} (index)"));
+                }
+            }
+        }
+    }
+    tables.sort();
+    tables.dedup();
+    tables
 }
