@@ -1,4 +1,4 @@
-//! The delete plan, whole: for each kind of entity, in the order [`visit_phases`] gives, which
+//! The delete plan, whole: for each kind of entity, in the order `visit_phases` gives, which
 //! entities a scope takes (paged, counted), the rows that belong to a batch of them (children
 //! before parents), and where they keep artifacts. The purge runs the phases in that order; a
 //! batch runs its steps top to bottom in one transaction, the entity rows last.

@@ -71,7 +71,7 @@ impl ArtifactStore {
 
     /// Deletes everything at `location` and returns what went: 0 objects when it does not
     /// exist. On a failure it stops, and what it did not reach stays. The caller checks that
-    /// nothing live lies inside ([`LocationIndex::inside`]).
+    /// nothing live lies inside ([`crate::artifacts::LocationIndex::inside`]).
     pub fn delete_tree(&self, location: &Location) -> Result<Usage, ArtifactError> {
         let failed = |deleted, reason, hint| ArtifactError::Delete {
             location: location.to_string(),

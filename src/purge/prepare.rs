@@ -47,7 +47,8 @@ pub struct Settings {
     pub max_duration: Option<Duration>,
     /// A pause after each batch, to leave the database to the tracking server.
     pub throttle: Duration,
-    /// Batches run at once, each on a connection of its own (see [`Settings::workers`]).
+    /// Batches run at once, each on a connection of its own. SQLite, a dry run, artifacts and an
+    /// archive run one (and say so).
     pub jobs: usize,
     /// How long a statement may wait for a lock the tracking server holds (zero: the server's).
     pub lock_timeout: Duration,
@@ -189,8 +190,10 @@ impl Confirmed {
         self.0.counts.values().sum::<i64>().max(0) as u64
     }
 
-    /// Runs the batches: see [`super::run`] for what its errors mean. `stop_signal`, once set
-    /// to a signal's number, stops them between two; `progress` hears each batch's entities.
+    /// Runs the batches. An error once they started is [`crate::Error::PartlyDone`], the
+    /// deadline [`crate::Error::NotFinished`], a stop [`crate::Error::Interrupted`]: the
+    /// batches before it stay committed, whole. `stop_signal`, once set to a signal's number,
+    /// stops them between two; `progress` hears each batch's entities.
     pub fn run(
         self,
         stop_signal: Option<Arc<AtomicUsize>>,

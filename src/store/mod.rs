@@ -1,6 +1,7 @@
-//! The store layer: MLflow's backend store URI as a value ([`uri`]), connections and the pool
-//! ([`connection`]), what a writer's session does ([`session`]), and what the store holds
-//! ([`catalog`], [`revision`]), and the disk it takes ([`space`]). Backend differences live here, never in the delete plan.
+//! The store layer: MLflow's backend store URI as a value (`uri`), connections and the pool
+//! (`connection`), what a writer's session does (`session`), what the store holds ([`catalog`],
+//! [`revision`]) and the disk it takes ([`space`]). Backend differences live here, never in the
+//! delete plan.
 
 pub mod catalog;
 mod connection;
