@@ -29,8 +29,6 @@ use crate::store::DbConnection;
 
 /// Entities per batch (per transaction, in a purge) unless told otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 500;
-/// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
-pub const MAX_BATCH_SIZE: usize = 10_000;
 
 /// The kinds of entity a purge deletes, in the order their phases run.
 #[derive(
@@ -1261,15 +1259,16 @@ pub fn experiments_in_scope_among(
 }
 
 /// Rows of the largest tables that a purge of `scope` would delete, counted through their
-/// indexes (for `status`). The runs' rows are counted a page of run ids at a time, as the purge
-/// takes them: given the ids, the planner probes the run key's index, where against the scope's
-/// filter, which it cannot estimate, it read whole indexes and tables of a large store.
+/// indexes (for `status`). The runs' rows are counted a batch of run ids at a time, as the purge
+/// takes them: given a few hundred ids, the planner probes the run key's index, where against
+/// the scope's filter, which it cannot estimate, or thousands of ids, it read whole indexes and
+/// tables of a large store.
 pub fn rows_in_scope(
     scope: &Scope,
     conn: &mut DbConnection,
 ) -> QueryResult<Vec<(&'static str, i64)>> {
     let [mut metrics, mut latest_metrics, mut params, mut tags] = [0_i64; 4];
-    RUNS.for_each_page(scope, conn, MAX_BATCH_SIZE as i64, |conn, page| {
+    RUNS.for_each_page(scope, conn, DEFAULT_BATCH_SIZE as i64, |conn, page| {
         macro_rules! count {
             ($table:ident) => {
                 $table::table

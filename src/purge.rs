@@ -25,7 +25,9 @@ pub use crate::store::space::Reclaim;
 pub use prepare::{ArtifactSettings, Confirmed, Prepared, Settings};
 pub use reclaim::{ReclaimReport, SpaceChange};
 
-pub use crate::plan::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
+/// Largest batch: keeps every `IN (...)` list within the bind-parameter limits of all backends.
+pub const MAX_BATCH_SIZE: usize = 10_000;
+pub use crate::plan::DEFAULT_BATCH_SIZE;
 /// Most batches at once (`--jobs`): beyond the cores of any database server a purge is for.
 pub const MAX_JOBS: usize = 32;
 /// How long a statement waits for a lock the tracking server holds, unless told otherwise.
