@@ -1260,8 +1260,8 @@ pub fn experiments_in_scope_among(
 
 /// Rows of the largest tables that a purge of `scope` would delete, counted through their
 /// indexes (for `status`). The runs' rows are counted a batch of run ids at a time, as the purge
-/// takes them: given a few hundred ids, the planner probes the run key's index, where against
-/// the scope's filter, which it cannot estimate, or thousands of ids, it read whole indexes and
+/// takes them: given a few hundred ids, the planner probes each table's run index. Given the
+/// scope's filter, which it cannot estimate, or thousands of ids, it read whole indexes and
 /// tables of a large store.
 pub fn rows_in_scope(
     scope: &Scope,
