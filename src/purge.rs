@@ -194,9 +194,8 @@ impl Options {
     }
 }
 
-/// Purges everything in `scope`, adding to `report` as batches commit. An error after the
-/// purge started comes back as [`Error::PartlyDone`], the deadline as [`Error::NotFinished`], a
-/// stop signal as [`Error::Interrupted`]: either way the batches before it stay committed, whole.
+/// Purges everything in `scope`, adding to `report` as batches commit; its errors are those
+/// [`Confirmed::run`] names.
 ///
 /// A dry run pages through the same batches in a read-only session and counts what each step
 /// would delete, each row once, at the step that would delete it (see

@@ -1,5 +1,5 @@
 //! `status`: what is soft-deleted in a store, per workspace, and what a default purge would free.
-//! Read-only. It counts through indexes (the runs' rows a page of run ids at a time, see
+//! Read-only. It counts through indexes (the runs' rows a batch of run ids at a time, see
 //! [`rows_in_scope`]); byte figures are estimates from the planner's statistics and say so.
 
 use std::collections::BTreeMap;
